@@ -1,0 +1,41 @@
+# Front door: make, make test, make demo, make bench, make fuzz, make install.
+PREFIX ?= /usr/local
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+
+BUILD_DEPS = cmake make gcc pkg-config libcmocka-dev libpcap-dev
+TEST_DEPS = $(BUILD_DEPS) iproute2 clang libclang-rt-14-dev iperf3
+
+.PHONY: all deps test demo bench fuzz install clean format
+
+all: deps
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS)
+	cmake --build build -j$(JOBS)
+
+deps:
+	@scripts/deps.sh $(BUILD_DEPS)
+
+# Sanitized build, every test. Root-only tests skip (exit 77) elsewhere.
+test:
+	@scripts/deps.sh $(TEST_DEPS)
+	cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DTB_SANITIZE=ON $(CMAKE_FLAGS)
+	cmake --build build-test -j$(JOBS)
+	cd build-test && ctest --output-on-failure --timeout 900
+
+demo: all
+	@scripts/demo.sh build/tools/tunbatch
+
+bench:
+	@scripts/deps.sh $(BUILD_DEPS)
+	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DTB_TESTS=OFF -DTB_BENCH=ON $(CMAKE_FLAGS)
+	cmake --build build-bench -j$(JOBS)
+	@scripts/bench.sh build-bench
+
+install: all
+	cmake --install build
+
+format:
+	clang-format -i include/*.h src/*.c src/*.h tools/*.c tests/*.c tests/*.h bench/*.c fuzz/*.c examples/*.c 2>/dev/null || true
+
+clean:
+	rm -rf build build-test build-bench build-fuzz

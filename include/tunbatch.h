@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tunbatch: make userspace tunnels fast with the offloads of the Linux TUN
+ * device.
+ *
+ * Carrier to TUN: a multi-lane coalescer merges the plaintext packets of a
+ * receive burst into TSO/USO superpackets described by a virtio_net_hdr.
+ * TUN to carrier: superpackets read from TUN are cut back into MTU-sized
+ * packets with correct headers and checksums.
+ *
+ * Nothing here is thread-safe: use one coalescer (and one arena) per TUN
+ * queue and per thread.
+ *
+ * Errors are returned as negative errno values unless said otherwise.
+ */
+#ifndef TUNBATCH_H
+#define TUNBATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TB_VERSION_MAJOR  0
+#define TB_VERSION_MINOR  1
+#define TB_VERSION_PATCH  0
+#define TB_VERSION_STRING "0.1.0"
+
+/* The version of the library actually linked, e.g. "0.1.0". */
+const char *tb_version(void);
+
+/* ------------------------------------------------------------------------ */
+/* Checksums (RFC 1071)                                                     */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Adds len bytes to a ones'-complement running sum and returns the new
+ * 32-bit partial sum. Pieces may be chained; every piece but the last must
+ * have an even length. The sum is in memory byte order: store the folded
+ * result with memcpy and it lands in network order.
+ */
+uint32_t tb_csum_partial(const void *buf, size_t len, uint32_t sum);
+
+/* Folds a partial sum to 16 bits. Not inverted. */
+uint16_t tb_csum_fold(uint32_t sum);
+
+/* ------------------------------------------------------------------------ */
+/* virtio_net_hdr: the 10-byte legacy header in front of every TUN packet   */
+/* opened with IFF_VNET_HDR (host byte order)                               */
+/* ------------------------------------------------------------------------ */
+
+#define TB_VNET_HDR_LEN 10
+
+enum {
+	TB_VNET_F_NEEDS_CSUM = 1, /* csum_start/csum_offset are meaningful */
+	TB_VNET_F_DATA_VALID = 2,
+};
+
+enum {
+	TB_GSO_NONE = 0,
+	TB_GSO_TCPV4 = 1,
+	TB_GSO_UDP = 3, /* UFO: IP fragmentation, not used by tunbatch */
+	TB_GSO_TCPV6 = 4,
+	TB_GSO_UDP_L4 = 5, /* USO: Linux 6.2+ */
+	TB_GSO_ECN = 0x80, /* flag: the sender set CWR */
+};
+
+struct tb_vnet_hdr {
+	uint8_t flags;
+	uint8_t gso_type;
+	uint16_t hdr_len;     /* IP + L4 header bytes */
+	uint16_t gso_size;    /* payload bytes per segment */
+	uint16_t csum_start;  /* offset of the L4 header */
+	uint16_t csum_offset; /* of the checksum field from csum_start */
+};
+
+void tb_vnet_encode(const struct tb_vnet_hdr *h, uint8_t out[TB_VNET_HDR_LEN]);
+void tb_vnet_decode(const uint8_t in[TB_VNET_HDR_LEN], struct tb_vnet_hdr *h);
+
+/* ------------------------------------------------------------------------ */
+/* Arena: one slab per burst, reset all at once                             */
+/* ------------------------------------------------------------------------ */
+
+/* One receive burst of worst-case packets. */
+#define TB_ARENA_DEFAULT_SIZE ((size_t)64 * 65535)
+
+struct tb_arena;
+
+/* size 0 means TB_ARENA_DEFAULT_SIZE. NULL when out of memory. */
+struct tb_arena *tb_arena_create(size_t size);
+void tb_arena_destroy(struct tb_arena *a);
+
+/*
+ * A buffer of size bytes (16-byte aligned) that stays valid until the next
+ * reset. When the slab is full the arena chains another chunk rather than
+ * moving what it handed out; the next reset consolidates the chunks into one
+ * slab, so a steady state makes no allocation. NULL when out of memory.
+ */
+void *tb_arena_reserve(struct tb_arena *a, size_t size);
+
+/* Takes back every buffer. */
+void tb_arena_reset(struct tb_arena *a);
+
+size_t tb_arena_capacity(const struct tb_arena *a); /* bytes, all chunks */
+size_t tb_arena_used(const struct tb_arena *a);
+unsigned tb_arena_chunks(const struct tb_arena *a);
+
+/* ------------------------------------------------------------------------ */
+/* Writers: where superpackets and packets go                               */
+/* ------------------------------------------------------------------------ */
+
+enum {
+	TB_CAP_TSO = 1u << 0, /* accepts TCPv4/TCPv6 superpackets */
+	TB_CAP_USO = 1u << 1, /* accepts UDP_L4 superpackets */
+};
+
+/* A superpacket: patched headers plus payload iovecs into caller memory. */
+struct tb_superpacket {
+	struct tb_vnet_hdr vnet;
+	const uint8_t *hdr; /* IP header then L4 header; vnet.hdr_len bytes */
+	const struct iovec *payload;
+	unsigned n_payload; /* one iovec per segment */
+	size_t len;	    /* header + payload bytes */
+};
+
+/*
+ * Embed this in your own writer and recover it with container_of.
+ * write: one plain packet (a plain, all-zero virtio header on TUN).
+ * write_gso: one superpacket.
+ * Both return 0 or a negative errno. Both are called synchronously, but the
+ * memory they are shown stays valid until the coalescer's flush returns.
+ */
+struct tb_writer {
+	int (*write)(struct tb_writer *w, const void *pkt, size_t len);
+	int (*write_gso)(struct tb_writer *w, const struct tb_superpacket *sp);
+	unsigned caps; /* TB_CAP_* */
+};
+
+/* In-memory capture writer, for tests and tools. Records every write. */
+struct tb_capture;
+
+struct tb_capture *tb_capture_create(unsigned caps);
+void tb_capture_destroy(struct tb_capture *c);
+struct tb_writer *tb_capture_writer(struct tb_capture *c);
+size_t tb_capture_count(const struct tb_capture *c);
+/* Record i (in write order): its bytes without the virtio header. */
+const uint8_t *tb_capture_get(const struct tb_capture *c, size_t i, size_t *len,
+			      struct tb_vnet_hdr *vnet);
+void tb_capture_clear(struct tb_capture *c);
+/* The next n writes fail with err (for tests of error paths). */
+void tb_capture_fail(struct tb_capture *c, unsigned n, int err, int gso_only);
+
+/*
+ * pcap writer: one LINKTYPE_RAW record per write, the bytes as they would go
+ * to TUN without the virtio header. vnet_log (may be NULL) gets one JSON
+ * object per record describing its virtio header. Neither file is closed by
+ * destroy.
+ */
+struct tb_pcap_writer;
+
+struct tb_pcap_writer *tb_pcap_writer_create(FILE *pcap, FILE *vnet_log, unsigned caps);
+struct tb_writer *tb_pcap_writer_writer(struct tb_pcap_writer *p);
+void tb_pcap_writer_destroy(struct tb_pcap_writer *p);
+
+/* ------------------------------------------------------------------------ */
+/* The coalescer                                                            */
+/* ------------------------------------------------------------------------ */
+
+enum tb_lane {
+	TB_LANE_TCP,
+	TB_LANE_UDP,
+	TB_LANE_PASS,
+	TB_LANE_COUNT,
+};
+
+/* Why a chain was sealed, or a packet not merged. */
+enum tb_why {
+	TB_WHY_FLUSH,	    /* the burst ended: open chain written at flush */
+	TB_WHY_PSH,	    /* PSH closed the chain (it is carried) */
+	TB_WHY_SHORT,	    /* a short segment closed the chain */
+	TB_WHY_SEQ,	    /* sequence gap or reordering */
+	TB_WHY_FLAGS,	    /* SYN, FIN, RST, URG or CWR: sent verbatim */
+	TB_WHY_ECE,	    /* ECE differs from the chain's */
+	TB_WHY_TOS,	    /* DSCP or ECN differs */
+	TB_WHY_IP_ID,	    /* DF clear and the IPv4 ID is not the next one */
+	TB_WHY_SIZE,	    /* payload larger than the chain's segment size */
+	TB_WHY_HDR,	    /* another header field differs (ack, window, options, TTL...) */
+	TB_WHY_SEG_CAP,	    /* 64 segments */
+	TB_WHY_BYTE_CAP,    /* 65535 bytes */
+	TB_WHY_EMPTY,	    /* zero-length UDP datagram: sent verbatim */
+	TB_WHY_NO_CSUM,	    /* UDP datagram without checksum: sent verbatim */
+	TB_WHY_BAD_CSUM,    /* checksum verification failed: sent verbatim */
+	TB_WHY_MALFORMED,   /* truncated or inconsistent headers: sent verbatim */
+	TB_WHY_UNSUPPORTED, /* IP options, fragment, IPv6 extension header: verbatim */
+	TB_WHY_LANE_OFF,    /* the lane is off or the writer lacks its offload */
+	TB_WHY_FULL,	    /* the lane was full and was written before flush */
+	TB_WHY_COUNT
+};
+
+const char *tb_why_name(enum tb_why why);    /* "flush", "psh", "seq", ... */
+const char *tb_lane_name(enum tb_lane lane); /* "tcp", "udp", "pass" */
+
+struct tb_stats {
+	uint64_t pkts_in;		   /* committed packets */
+	uint64_t bytes_in;		   /* committed bytes */
+	uint64_t lane_pkts[TB_LANE_COUNT]; /* packets per lane */
+	uint64_t writes;		   /* writer calls that succeeded */
+	uint64_t bytes_out;		   /* bytes those writes carried */
+	uint64_t superpackets;		   /* of those, superpackets */
+	uint64_t segments;		   /* packets carried inside superpackets */
+	uint64_t pure_acks;		   /* pure TCP ACKs, sent verbatim */
+	uint64_t write_errors;		   /* writer calls that failed */
+	uint64_t fallbacks;		   /* superpackets rewritten as their originals */
+	uint64_t why[TB_WHY_COUNT];
+};
+
+enum {
+	TB_COALESCE_NO_TCP = 1u << 0,	   /* TCP goes to passthrough */
+	TB_COALESCE_NO_UDP = 1u << 1,	   /* UDP goes to passthrough */
+	TB_COALESCE_VERIFY_CSUM = 1u << 2, /* verify checksums before merging */
+};
+
+struct tb_coalescer_opts {
+	unsigned flags;	   /* TB_COALESCE_* */
+	unsigned max_pkts; /* packets a lane holds before it is written early;
+			      0 means 1024 */
+};
+
+struct tb_coalescer;
+
+/*
+ * writer and arena must outlive the coalescer. opts may be NULL (both lanes
+ * on). A lane whose offload the writer lacks is off. NULL when out of memory
+ * or on bad arguments (errno is set).
+ */
+struct tb_coalescer *tb_coalescer_create(struct tb_writer *w, struct tb_arena *a,
+					 const struct tb_coalescer_opts *opts);
+void tb_coalescer_destroy(struct tb_coalescer *c);
+
+/* A buffer from the shared arena to decrypt one packet into. */
+void *tb_coalescer_reserve(struct tb_coalescer *c, size_t size);
+
+/*
+ * Hands one IP packet to the coalescer. The memory must stay valid and
+ * unchanged until the next flush (buffers from reserve do); it is never
+ * modified. Returns 0, or -EINVAL for a NULL packet.
+ */
+int tb_coalescer_commit(struct tb_coalescer *c, const void *pkt, size_t len);
+
+/*
+ * Writes everything: the TCP lane, then UDP, then passthrough. Every lane is
+ * drained even when one fails; the first error is returned. Resets the
+ * arena. Afterwards the coalescer holds no pointer into caller memory.
+ */
+int tb_coalescer_flush(struct tb_coalescer *c);
+
+/* Lanes in use: bit (1 << TB_LANE_*). */
+unsigned tb_coalescer_lanes(const struct tb_coalescer *c);
+
+void tb_coalescer_stats(const struct tb_coalescer *c, struct tb_stats *out);
+void tb_coalescer_reset_stats(struct tb_coalescer *c);
+
+/* ------------------------------------------------------------------------ */
+/* Segmentation: TUN to carrier                                             */
+/* ------------------------------------------------------------------------ */
+
+/* SEGMENT-API: declarations of segment.c go here. */
+
+/* ------------------------------------------------------------------------ */
+/* The TUN device (Linux only)                                              */
+/* ------------------------------------------------------------------------ */
+
+/* TUN-API: declarations of tun.c go here. */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TUNBATCH_H */

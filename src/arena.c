@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/* The arena: bump allocation from a slab, chained chunks when it overflows,
+ * consolidated at reset so the steady state is one slab and no malloc. */
+#include "internal.h"
+
+#include <stdalign.h>
+#include <stdlib.h>
+
+#define ALIGN 16
+
+struct chunk {
+	struct chunk *next;
+	size_t size;
+	size_t used;
+	alignas(ALIGN) uint8_t data[];
+};
+
+struct tb_arena {
+	struct chunk *head; /* first chunk */
+	struct chunk *cur;  /* chunk being filled */
+	size_t capacity;
+	unsigned nchunks;
+};
+
+static struct chunk *chunk_new(size_t size)
+{
+	struct chunk *ch;
+
+	if (size > SIZE_MAX - sizeof(*ch))
+		return NULL;
+	ch = malloc(sizeof(*ch) + size);
+	if (!ch)
+		return NULL;
+	ch->next = NULL;
+	ch->size = size;
+	ch->used = 0;
+	return ch;
+}
+
+struct tb_arena *tb_arena_create(size_t size)
+{
+	struct tb_arena *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return NULL;
+	if (!size)
+		size = TB_ARENA_DEFAULT_SIZE;
+	a->head = a->cur = chunk_new(size);
+	if (!a->head) {
+		free(a);
+		return NULL;
+	}
+	a->capacity = size;
+	a->nchunks = 1;
+	return a;
+}
+
+static void free_chunks(struct chunk *ch)
+{
+	while (ch) {
+		struct chunk *next = ch->next;
+		free(ch);
+		ch = next;
+	}
+}
+
+void tb_arena_destroy(struct tb_arena *a)
+{
+	if (!a)
+		return;
+	free_chunks(a->head);
+	free(a);
+}
+
+static void *take(struct chunk *ch, size_t size)
+{
+	size_t off = (ch->used + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+
+	if (off > ch->size || size > ch->size - off)
+		return NULL;
+	ch->used = off + size;
+	return ch->data + off;
+}
+
+void *tb_arena_reserve(struct tb_arena *a, size_t size)
+{
+	void *p;
+
+	if (size > SIZE_MAX / 2)
+		return NULL;
+	for (;;) {
+		p = take(a->cur, size);
+		if (p)
+			return p;
+		if (!a->cur->next)
+			break;
+		a->cur = a->cur->next; /* a chain kept by a reset that could not merge it */
+	}
+	/* Grow without moving anything handed out: chain a new chunk. */
+	struct chunk *ch = a->cur;
+	size_t want = a->head->size > size ? a->head->size : size;
+	struct chunk *n = chunk_new(want);
+	if (!n)
+		return NULL;
+	ch->next = n;
+	a->cur = n;
+	a->capacity += want;
+	a->nchunks++;
+	n->used = size;
+	return n->data;
+}
+
+void tb_arena_reset(struct tb_arena *a)
+{
+	if (a->nchunks > 1) {
+		struct chunk *one = chunk_new(a->capacity);
+		if (one) {
+			free_chunks(a->head);
+			a->head = a->cur = one;
+			a->nchunks = 1;
+			return;
+		}
+		/* Out of memory: keep the chain, it still works. */
+		for (struct chunk *ch = a->head; ch; ch = ch->next)
+			ch->used = 0;
+	}
+	a->head->used = 0;
+	a->cur = a->head;
+}
+
+size_t tb_arena_capacity(const struct tb_arena *a)
+{
+	return a->capacity;
+}
+
+size_t tb_arena_used(const struct tb_arena *a)
+{
+	size_t used = 0;
+
+	for (const struct chunk *ch = a->head; ch; ch = ch->next) {
+		used += ch->used;
+		if (ch == a->cur)
+			break;
+	}
+	return used;
+}
+
+unsigned tb_arena_chunks(const struct tb_arena *a)
+{
+	return a->nchunks;
+}

@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT */
+/* The coalescer: dispatch to lanes, flush in lane order, statistics. */
+#include "lane.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#define DEFAULT_MAX_PKTS 1024
+
+struct tb_coalescer {
+	struct tb_writer *w;
+	struct tb_arena *arena;
+	unsigned flags;
+	unsigned lanes; /* 1 << TB_LANE_* */
+	int pending;	/* first error of a lane written early, for flush */
+	struct tb_stats st;
+	struct tbi_lane lane[TB_LANE_COUNT];
+};
+
+static const char *const why_names[TB_WHY_COUNT] = {
+	[TB_WHY_FLUSH] = "flush",
+	[TB_WHY_PSH] = "psh",
+	[TB_WHY_SHORT] = "short",
+	[TB_WHY_SEQ] = "seq",
+	[TB_WHY_FLAGS] = "flags",
+	[TB_WHY_ECE] = "ece",
+	[TB_WHY_TOS] = "tos",
+	[TB_WHY_IP_ID] = "ip_id",
+	[TB_WHY_SIZE] = "size",
+	[TB_WHY_HDR] = "hdr",
+	[TB_WHY_SEG_CAP] = "seg_cap",
+	[TB_WHY_BYTE_CAP] = "byte_cap",
+	[TB_WHY_EMPTY] = "empty",
+	[TB_WHY_NO_CSUM] = "no_csum",
+	[TB_WHY_BAD_CSUM] = "bad_csum",
+	[TB_WHY_MALFORMED] = "malformed",
+	[TB_WHY_UNSUPPORTED] = "unsupported",
+	[TB_WHY_LANE_OFF] = "lane_off",
+	[TB_WHY_FULL] = "full",
+};
+
+const char *tb_why_name(enum tb_why why)
+{
+	return (unsigned)why < TB_WHY_COUNT ? why_names[why] : "unknown";
+}
+
+const char *tb_lane_name(enum tb_lane lane)
+{
+	static const char *const names[TB_LANE_COUNT] = {"tcp", "udp", "pass"};
+	return (unsigned)lane < TB_LANE_COUNT ? names[lane] : "unknown";
+}
+
+struct tb_coalescer *tb_coalescer_create(struct tb_writer *w, struct tb_arena *a,
+					 const struct tb_coalescer_opts *opts)
+{
+	struct tb_coalescer *c;
+	unsigned flags = opts ? opts->flags : 0;
+	unsigned cap = opts && opts->max_pkts ? opts->max_pkts : DEFAULT_MAX_PKTS;
+
+	if (!w || !w->write || !a || cap > (1u << 24)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->w = w;
+	c->arena = a;
+	c->flags = flags;
+	c->lanes = 1u << TB_LANE_PASS;
+	if (!(flags & TB_COALESCE_NO_TCP) && (w->caps & TB_CAP_TSO) && w->write_gso)
+		c->lanes |= 1u << TB_LANE_TCP;
+	if (!(flags & TB_COALESCE_NO_UDP) && (w->caps & TB_CAP_USO) && w->write_gso)
+		c->lanes |= 1u << TB_LANE_UDP;
+	for (int i = 0; i < TB_LANE_COUNT; i++) {
+		if (tbi_lane_init(&c->lane[i], (enum tb_lane)i, cap)) {
+			tb_coalescer_destroy(c);
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	return c;
+}
+
+void tb_coalescer_destroy(struct tb_coalescer *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < TB_LANE_COUNT; i++)
+		tbi_lane_free(&c->lane[i]);
+	free(c);
+}
+
+void *tb_coalescer_reserve(struct tb_coalescer *c, size_t size)
+{
+	return tb_arena_reserve(c->arena, size);
+}
+
+unsigned tb_coalescer_lanes(const struct tb_coalescer *c)
+{
+	return c->lanes;
+}
+
+/* A full lane is written before flush: flows never span lanes, so no order
+ * that matters changes. */
+static void make_room(struct tb_coalescer *c, struct tbi_lane *l)
+{
+	struct tbi_ctx ctx = {c->w, &c->st, c->pending};
+
+	if (!tbi_lane_full(l))
+		return;
+	tbi_lane_emit(l, &ctx, TB_WHY_FULL);
+	c->pending = ctx.err;
+}
+
+static void pass(struct tb_coalescer *c, const uint8_t *data, size_t len)
+{
+	struct tbi_lane *l = &c->lane[TB_LANE_PASS];
+
+	make_room(c, l);
+	tbi_lane_verbatim(l, data, len);
+	c->st.lane_pkts[TB_LANE_PASS]++;
+}
+
+int tb_coalescer_commit(struct tb_coalescer *c, const void *pkt, size_t len)
+{
+	struct tbi_pkt p;
+	enum tbi_kind kind;
+	enum tb_lane id;
+	struct tbi_lane *l;
+
+	if (!c || !pkt || len > UINT32_MAX)
+		return -EINVAL;
+	c->st.pkts_in++;
+	c->st.bytes_in += len;
+	kind = tbi_parse(pkt, len, &p);
+	if (kind == TBI_KIND_OTHER) {
+		pass(c, pkt, len);
+		return 0;
+	}
+	id = p.proto == TBI_PROTO_TCP ? TB_LANE_TCP : TB_LANE_UDP;
+	if (!(c->lanes & (1u << id))) {
+		c->st.why[TB_WHY_LANE_OFF]++;
+		pass(c, pkt, len);
+		return 0;
+	}
+	l = &c->lane[id];
+	make_room(c, l);
+	c->st.lane_pkts[id]++;
+	if (kind != TBI_KIND_L4) {
+		/* Its flow can't be known: nothing after it may overtake it. */
+		tbi_lane_seal_all(l);
+		c->st.why[kind == TBI_KIND_MALFORMED ? TB_WHY_MALFORMED : TB_WHY_UNSUPPORTED]++;
+		tbi_lane_verbatim(l, pkt, len);
+		return 0;
+	}
+	if ((c->flags & TB_COALESCE_VERIFY_CSUM) && !tbi_verify_csum(&p)) {
+		struct tbi_flow f;
+		tbi_lane_reject(l, &p, tbi_lane_lookup(l, &p, &f), TB_WHY_BAD_CSUM, &c->st);
+		return 0;
+	}
+	if (id == TB_LANE_TCP)
+		tbi_tcp_commit(l, &p, &c->st);
+	else
+		tbi_udp_commit(l, &p, &c->st);
+	return 0;
+}
+
+int tb_coalescer_flush(struct tb_coalescer *c)
+{
+	struct tbi_ctx ctx = {c->w, &c->st, c->pending};
+
+	for (int i = 0; i < TB_LANE_COUNT; i++)
+		tbi_lane_emit(&c->lane[i], &ctx, TB_WHY_FLUSH);
+	c->pending = 0;
+	tb_arena_reset(c->arena);
+	return ctx.err;
+}
+
+void tb_coalescer_stats(const struct tb_coalescer *c, struct tb_stats *out)
+{
+	*out = c->st;
+}
+
+void tb_coalescer_reset_stats(struct tb_coalescer *c)
+{
+	memset(&c->st, 0, sizeof(c->st));
+}

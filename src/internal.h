@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/* Internal interfaces shared by the library's files. Symbols use tbi_. */
+#ifndef TB_INTERNAL_H
+#define TB_INTERNAL_H
+
+#include "tunbatch.h"
+
+#include <string.h>
+
+#define TBI_MAX_SEGS	64    /* Linux GRO's MAX_GRO_SKBS-like cap on segments */
+#define TBI_MAX_SUPER	65535 /* bytes in one superpacket, headers included */
+#define TBI_HDR_SCRATCH 128   /* IPv6 (40) + TCP with options (60) fits */
+#define TBI_NONE	0xffffffffu
+
+static inline uint16_t tbi_get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t tbi_get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline void tbi_put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static inline void tbi_put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* TCP flag bits (byte 13 of the header). */
+enum {
+	TBI_TCP_FIN = 0x01,
+	TBI_TCP_SYN = 0x02,
+	TBI_TCP_RST = 0x04,
+	TBI_TCP_PSH = 0x08,
+	TBI_TCP_ACK = 0x10,
+	TBI_TCP_URG = 0x20,
+	TBI_TCP_ECE = 0x40,
+	TBI_TCP_CWR = 0x80,
+};
+
+enum { TBI_PROTO_TCP = 6, TBI_PROTO_UDP = 17 };
+
+/* What parsing a packet found. */
+enum tbi_kind {
+	TBI_KIND_OTHER,	      /* not TCP/UDP, or not IP: passthrough lane */
+	TBI_KIND_L4,	      /* a well-formed TCP or UDP packet */
+	TBI_KIND_MALFORMED,   /* TCP/UDP but lengths lie or headers are cut */
+	TBI_KIND_UNSUPPORTED, /* TCP/UDP of a shape that is never merged */
+};
+
+struct tbi_pkt {
+	const uint8_t *data;
+	uint32_t len;	  /* trimmed to the IP header's length */
+	uint8_t version;  /* 4 or 6 */
+	uint8_t proto;	  /* terminal protocol: 6, 17 or other */
+	uint16_t ip_len;  /* IP header bytes */
+	uint16_t l4_len;  /* L4 header bytes */
+	uint16_t hdr_len; /* ip_len + l4_len */
+	uint32_t payload; /* bytes after the headers */
+};
+
+enum tbi_kind tbi_parse(const uint8_t *data, size_t len, struct tbi_pkt *p);
+
+/* Sum of the IPv4/IPv6 pseudo-header for an L4 length (partial, memory order). */
+uint32_t tbi_pseudo_sum(const uint8_t *ip, uint8_t version, uint8_t proto, uint32_t l4_len);
+/* Recomputes the IPv4 header checksum of ihl_bytes of header in place. */
+void tbi_ipv4_set_csum(uint8_t *ip, unsigned ihl_bytes);
+/* True when the packet's L4 checksum (and IPv4 header checksum) are right. */
+int tbi_verify_csum(const struct tbi_pkt *p);
+
+#endif

@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: MIT */
+/* Slot bookkeeping, the flow table, IP rules and emission shared by lanes. */
+#include "lane.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+int tbi_lane_init(struct tbi_lane *l, enum tb_lane id, uint32_t cap)
+{
+	uint32_t tsize = 16;
+
+	memset(l, 0, sizeof(*l));
+	l->id = id;
+	l->cap = cap;
+	while (tsize < 2 * cap) /* at most half full: short probes */
+		tsize <<= 1;
+	l->slots = calloc(cap, sizeof(*l->slots));
+	l->refs = calloc(cap, sizeof(*l->refs));
+	l->iov = calloc(cap, sizeof(*l->iov));
+	l->tab = calloc(tsize, sizeof(*l->tab));
+	if (!l->slots || !l->refs || !l->iov || !l->tab) {
+		tbi_lane_free(l);
+		return -ENOMEM;
+	}
+	l->mask = tsize - 1;
+	l->gen = 1;
+	l->last = TBI_NONE;
+	if (id == TB_LANE_TCP) {
+		l->csum_offset = 16;
+		l->gso_v4 = TB_GSO_TCPV4;
+		l->gso_v6 = TB_GSO_TCPV6;
+	} else {
+		l->csum_offset = 6;
+		l->gso_v4 = l->gso_v6 = TB_GSO_UDP_L4;
+	}
+	return 0;
+}
+
+void tbi_lane_free(struct tbi_lane *l)
+{
+	free(l->slots);
+	free(l->refs);
+	free(l->iov);
+	free(l->tab);
+	memset(l, 0, sizeof(*l));
+}
+
+static void make_key(const struct tbi_pkt *p, struct tbi_flow_key *k)
+{
+	uint32_t ports;
+
+	memset(k, 0, sizeof(*k));
+	if (p->version == 4)
+		memcpy(&k->w[0], p->data + 12, 8);
+	else
+		memcpy(&k->w[0], p->data + 8, 32);
+	memcpy(&ports, p->data + p->ip_len, 4);
+	k->w[4] = (uint64_t)ports | (uint64_t)p->version << 32;
+}
+
+static inline int key_eq(const struct tbi_flow_key *a, const struct tbi_flow_key *b)
+{
+	return ((a->w[0] ^ b->w[0]) | (a->w[1] ^ b->w[1]) | (a->w[2] ^ b->w[2]) |
+		(a->w[3] ^ b->w[3]) | (a->w[4] ^ b->w[4])) == 0;
+}
+
+static inline uint64_t hash_key(const struct tbi_flow_key *k)
+{
+	uint64_t h = k->w[4] * 0x9e3779b97f4a7c15ull;
+
+	for (int i = 0; i < 4; i++)
+		h = (h ^ k->w[i]) * 0xff51afd7ed558ccdull;
+	return h ^ (h >> 29);
+}
+
+struct tbi_slot *tbi_lane_lookup(struct tbi_lane *l, const struct tbi_pkt *p, struct tbi_flow *f)
+{
+	struct tbi_slot *s;
+	uint32_t i;
+
+	make_key(p, &f->key);
+	if (l->last != TBI_NONE) {
+		s = &l->slots[l->last];
+		if (key_eq(&s->key, &f->key)) {
+			f->fent = s->fent;
+			f->hash = l->tab[s->fent].hash;
+			return tbi_slot_open(l, s) ? s : NULL;
+		}
+	}
+	f->hash = hash_key(&f->key);
+	for (i = (uint32_t)f->hash & l->mask;; i = (i + 1) & l->mask) {
+		struct tbi_fent *e = &l->tab[i];
+		if (e->gen != l->gen) {
+			f->fent = i; /* a new flow: seed takes this entry */
+			return NULL;
+		}
+		if (e->hash == f->hash && key_eq(&l->slots[e->slot].key, &f->key)) {
+			f->fent = i;
+			l->last = e->slot;
+			s = &l->slots[e->slot];
+			return tbi_slot_open(l, s) ? s : NULL;
+		}
+	}
+}
+
+static uint32_t add_ref(struct tbi_lane *l, const uint8_t *data, uint32_t len)
+{
+	uint32_t r = l->nrefs++;
+
+	l->refs[r].data = data;
+	l->refs[r].len = len;
+	l->refs[r].next = TBI_NONE;
+	return r;
+}
+
+static struct tbi_slot *new_slot(struct tbi_lane *l, const uint8_t *data, uint32_t len)
+{
+	uint32_t n = l->nslots++;
+	struct tbi_slot *s = &l->slots[n];
+
+	s->seed_data = data;
+	s->first = s->last = add_ref(l, data, len);
+	s->nseg = 1;
+	s->bytes = len;
+	s->open = 0;
+	s->psh = 0;
+	s->fent = TBI_NONE;
+	return s;
+}
+
+struct tbi_slot *tbi_lane_seed(struct tbi_lane *l, const struct tbi_pkt *p,
+			       const struct tbi_flow *f)
+{
+	struct tbi_slot *s = new_slot(l, p->data, p->len);
+	struct tbi_fent *e = &l->tab[f->fent];
+	uint32_t n = (uint32_t)(s - l->slots);
+
+	s->open = 1;
+	s->epoch = l->epoch;
+	s->fent = f->fent;
+	s->key = f->key;
+	s->seg_size = (uint16_t)p->payload;
+	s->hdr_len = p->hdr_len;
+	s->ip_len = p->ip_len;
+	s->version = p->version;
+	e->gen = l->gen;
+	e->hash = f->hash;
+	e->slot = n;
+	l->last = n;
+	return s;
+}
+
+void tbi_lane_append(struct tbi_lane *l, struct tbi_slot *s, const struct tbi_pkt *p)
+{
+	uint32_t r = add_ref(l, p->data, p->len);
+
+	l->refs[s->last].next = r;
+	s->last = r;
+	s->nseg++;
+	s->bytes += p->payload;
+}
+
+void tbi_lane_verbatim(struct tbi_lane *l, const uint8_t *data, size_t len)
+{
+	new_slot(l, data, (uint32_t)len);
+}
+
+void tbi_lane_reject(struct tbi_lane *l, const struct tbi_pkt *p, struct tbi_slot *open,
+		     enum tb_why why, struct tb_stats *st)
+{
+	if (open)
+		open->open = 0;
+	st->why[why]++;
+	tbi_lane_verbatim(l, p->data, p->len);
+}
+
+enum tb_why tbi_ip_mergeable(const struct tbi_slot *s, const struct tbi_pkt *p)
+{
+	const uint8_t *a = s->seed_data, *b = p->data;
+
+	if (p->hdr_len != s->hdr_len)
+		return TB_WHY_HDR;
+	if (p->version == 4) {
+		if (a[1] != b[1])
+			return TB_WHY_TOS;
+		if (a[6] != b[6] || a[8] != b[8]) /* flags (DF), TTL */
+			return TB_WHY_HDR;
+		/* With DF clear the kernel re-stamps IDs as seed + i: merge only
+		 * what it would give back unchanged. */
+		if (!(a[6] & 0x40) && (uint16_t)(tbi_get16(a + 4) + s->nseg) != tbi_get16(b + 4))
+			return TB_WHY_IP_ID;
+		return TB_WHY_COUNT;
+	}
+	if ((a[0] ^ b[0]) || ((a[1] ^ b[1]) & 0xf0)) /* version, traffic class */
+		return TB_WHY_TOS;
+	if (((a[1] ^ b[1]) & 0x0f) || a[2] != b[2] || a[3] != b[3] || a[7] != b[7])
+		return TB_WHY_HDR; /* flow label, hop limit */
+	return TB_WHY_COUNT;
+}
+
+static void count_write(struct tbi_ctx *ctx, int rc, size_t len)
+{
+	if (rc == 0) {
+		ctx->st->writes++;
+		ctx->st->bytes_out += len;
+		return;
+	}
+	ctx->st->write_errors++;
+	if (!ctx->err)
+		ctx->err = rc < 0 ? rc : -EIO;
+}
+
+static void write_plain(struct tbi_ctx *ctx, const struct tbi_ref *r)
+{
+	count_write(ctx, ctx->w->write(ctx->w, r->data, r->len), r->len);
+}
+
+/* Copies the seed's headers into the slot's scratch and patches them for the
+ * whole superpacket: the caller's packets stay intact for the fallback. */
+static void seal_headers(const struct tbi_lane *l, struct tbi_slot *s, uint8_t proto)
+{
+	uint8_t *h = s->scratch;
+	uint8_t *l4 = h + s->ip_len;
+	uint32_t l4len = s->bytes - s->ip_len;
+	uint16_t pseudo;
+
+	memcpy(h, s->seed_data, s->hdr_len);
+	if (s->version == 4) {
+		tbi_put16(h + 2, (uint16_t)s->bytes);
+		tbi_ipv4_set_csum(h, s->ip_len);
+	} else {
+		tbi_put16(h + 4, (uint16_t)l4len);
+	}
+	if (proto == TBI_PROTO_TCP) {
+		if (s->psh)
+			l4[13] |= TBI_TCP_PSH;
+	} else {
+		tbi_put16(l4 + 4, (uint16_t)l4len);
+	}
+	/* The kernel finishes the checksum from the pseudo-header sum, which
+	 * goes in folded and not inverted (CHECKSUM_PARTIAL). */
+	pseudo = tb_csum_fold(tbi_pseudo_sum(h, s->version, proto, l4len));
+	memcpy(l4 + l->csum_offset, &pseudo, 2);
+}
+
+static void write_chain(struct tbi_lane *l, struct tbi_slot *s, struct tbi_ctx *ctx,
+			struct iovec *iov)
+{
+	struct tb_superpacket sp;
+	uint8_t proto = l->id == TB_LANE_TCP ? TBI_PROTO_TCP : TBI_PROTO_UDP;
+	unsigned n = 0;
+	int rc;
+
+	seal_headers(l, s, proto);
+	for (uint32_t r = s->first; r != TBI_NONE; r = l->refs[r].next) {
+		iov[n].iov_base = (void *)(l->refs[r].data + s->hdr_len);
+		iov[n].iov_len = l->refs[r].len - s->hdr_len;
+		n++;
+	}
+	memset(&sp, 0, sizeof(sp));
+	sp.vnet.flags = TB_VNET_F_NEEDS_CSUM;
+	sp.vnet.gso_type = s->version == 4 ? l->gso_v4 : l->gso_v6;
+	sp.vnet.hdr_len = s->hdr_len;
+	sp.vnet.gso_size = s->seg_size;
+	sp.vnet.csum_start = s->ip_len;
+	sp.vnet.csum_offset = l->csum_offset;
+	sp.hdr = s->scratch;
+	sp.payload = iov;
+	sp.n_payload = n;
+	sp.len = s->bytes;
+	rc = ctx->w->write_gso(ctx->w, &sp);
+	if (rc == 0) {
+		ctx->st->writes++;
+		ctx->st->bytes_out += s->bytes;
+		ctx->st->superpackets++;
+		ctx->st->segments += n;
+		return;
+	}
+	/* Nothing lost: the originals are intact, send them one by one. */
+	ctx->st->write_errors++;
+	ctx->st->fallbacks++;
+	for (uint32_t r = s->first; r != TBI_NONE; r = l->refs[r].next)
+		write_plain(ctx, &l->refs[r]);
+}
+
+void tbi_lane_emit(struct tbi_lane *l, struct tbi_ctx *ctx, enum tb_why why)
+{
+	struct iovec *iov = l->iov;
+
+	for (uint32_t i = 0; i < l->nslots; i++) {
+		struct tbi_slot *s = &l->slots[i];
+		if (tbi_slot_open(l, s))
+			ctx->st->why[why]++;
+		if (s->nseg == 1) {
+			write_plain(ctx, &l->refs[s->first]);
+		} else {
+			write_chain(l, s, ctx, iov);
+			iov += s->nseg;
+		}
+	}
+	l->nslots = 0;
+	l->nrefs = 0;
+	l->last = TBI_NONE;
+	l->epoch++;
+	if (++l->gen == 0) { /* after 2^32 bursts: really clear, once */
+		memset(l->tab, 0, (size_t)(l->mask + 1) * sizeof(*l->tab));
+		l->gen = 1;
+	}
+}

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A lane: the packets of one kind in a burst, as an ordered list of slots.
+ * A slot is either a chain (a seed and the segments merged behind it, found
+ * through the flow table while it is open) or one packet sent verbatim.
+ * The TCP and UDP lanes share everything here; they differ only in the rules
+ * that decide whether a packet extends a chain (tcp_lane.c, udp_lane.c).
+ */
+#ifndef TB_LANE_H
+#define TB_LANE_H
+
+#include "internal.h"
+
+struct tbi_flow_key {
+	uint64_t w[5]; /* addresses (v4 packed into w[0]), ports and version in w[4] */
+};
+
+struct tbi_ref {
+	const uint8_t *data;
+	uint32_t len;
+	uint32_t next; /* next segment of the chain, or TBI_NONE */
+};
+
+struct tbi_slot {
+	const uint8_t *seed_data; /* the first packet: its headers are the chain's */
+	uint32_t first, last;	  /* refs */
+	uint32_t bytes;		  /* superpacket bytes so far, headers included */
+	uint32_t next_seq;	  /* TCP: sequence number the next segment must carry */
+	uint32_t epoch;		  /* open only while it equals the lane's epoch */
+	uint32_t fent;		  /* flow-table entry, or TBI_NONE for verbatim slots */
+	uint16_t nseg;
+	uint16_t seg_size; /* the seed's payload */
+	uint16_t hdr_len;
+	uint16_t ip_len;
+	uint8_t open;
+	uint8_t psh;
+	uint8_t version;
+	struct tbi_flow_key key;
+	uint8_t scratch[TBI_HDR_SCRATCH]; /* patched headers of the superpacket */
+};
+
+struct tbi_fent {
+	uint64_t hash;
+	uint32_t gen; /* valid only while it equals the lane's gen */
+	uint32_t slot;
+};
+
+struct tbi_lane {
+	enum tb_lane id;
+	uint32_t cap; /* refs and slots */
+	struct tbi_slot *slots;
+	uint32_t nslots;
+	struct tbi_ref *refs;
+	uint32_t nrefs;
+	struct iovec *iov; /* payload iovecs of superpackets, filled at emission */
+	struct tbi_fent *tab;
+	uint32_t mask;
+	uint32_t gen;
+	uint32_t epoch;
+	uint32_t last; /* slot touched last: traffic comes in same-flow runs */
+	uint16_t csum_offset;
+	uint8_t gso_v4, gso_v6;
+};
+
+struct tbi_ctx {
+	struct tb_writer *w;
+	struct tb_stats *st;
+	int err; /* first error */
+};
+
+int tbi_lane_init(struct tbi_lane *l, enum tb_lane id, uint32_t cap);
+void tbi_lane_free(struct tbi_lane *l);
+static inline int tbi_lane_full(const struct tbi_lane *l)
+{
+	return l->nrefs == l->cap;
+}
+
+/* A packet's flow as the lane's table knows it. */
+struct tbi_flow {
+	struct tbi_flow_key key;
+	uint64_t hash;
+	uint32_t fent; /* the flow's table entry, or the free one it would take */
+};
+
+/* The flow's latest chain if it is still open, else NULL. */
+struct tbi_slot *tbi_lane_lookup(struct tbi_lane *l, const struct tbi_pkt *p, struct tbi_flow *f);
+/* A new chain seeded by p, now the flow's latest. */
+struct tbi_slot *tbi_lane_seed(struct tbi_lane *l, const struct tbi_pkt *p,
+			       const struct tbi_flow *f);
+void tbi_lane_append(struct tbi_lane *l, struct tbi_slot *s, const struct tbi_pkt *p);
+void tbi_lane_verbatim(struct tbi_lane *l, const uint8_t *data, size_t len);
+static inline void tbi_lane_close(struct tbi_slot *s, enum tb_why why, struct tb_stats *st)
+{
+	s->open = 0;
+	st->why[why]++;
+}
+/* Sends p verbatim and seals its flow's open chain; counts why once. */
+void tbi_lane_reject(struct tbi_lane *l, const struct tbi_pkt *p, struct tbi_slot *open,
+		     enum tb_why why, struct tb_stats *st);
+/* Seals every open chain: a packet whose flow can't be known follows. */
+static inline void tbi_lane_seal_all(struct tbi_lane *l)
+{
+	l->epoch++;
+}
+static inline int tbi_slot_open(const struct tbi_lane *l, const struct tbi_slot *s)
+{
+	return s->open && s->epoch == l->epoch;
+}
+
+/* The IP-level merge rules both lanes share: TB_WHY_COUNT when they hold. */
+enum tb_why tbi_ip_mergeable(const struct tbi_slot *s, const struct tbi_pkt *p);
+
+/* Writes every slot in order and empties the lane; open chains count why. */
+void tbi_lane_emit(struct tbi_lane *l, struct tbi_ctx *ctx, enum tb_why why);
+
+/* TCP and UDP lane rules. */
+void tbi_tcp_commit(struct tbi_lane *l, const struct tbi_pkt *p, struct tb_stats *st);
+void tbi_udp_commit(struct tbi_lane *l, const struct tbi_pkt *p, struct tb_stats *st);
+
+#endif
