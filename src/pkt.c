@@ -32,6 +32,47 @@ static enum tbi_kind parse_l4(struct tbi_pkt *p)
 	return TBI_KIND_L4;
 }
 
+/* IPv6 extension headers walked to find a packet's terminal protocol. */
+#define IPV6_MAX_EXT 8
+
+/*
+ * Walks the extension headers that start at byte 40 and end before end.
+ * Returns the offset of the terminal protocol's header and stores that
+ * protocol, or returns 0 when the chain is too long or runs past end: the
+ * terminal protocol is then unknown.
+ */
+static unsigned ipv6_walk(const uint8_t *data, size_t end, uint8_t *proto)
+{
+	unsigned off = 40, n = 0, hl;
+	uint8_t nh = data[6];
+
+	for (;;) {
+		switch (nh) {
+		case 0:	 /* hop-by-hop options */
+		case 43: /* routing */
+		case 44: /* fragment */
+		case 51: /* authentication header */
+		case 60: /* destination options */
+			break;
+		default:
+			*proto = nh;
+			return off;
+		}
+		if (n++ == IPV6_MAX_EXT || end < off + 8)
+			return 0;
+		if (nh == 44)
+			hl = 8;
+		else if (nh == 51)
+			hl = ((unsigned)data[off + 1] + 2) * 4;
+		else
+			hl = ((unsigned)data[off + 1] + 1) * 8;
+		if (end < off + hl)
+			return 0;
+		nh = data[off];
+		off += hl;
+	}
+}
+
 enum tbi_kind tbi_parse(const uint8_t *data, size_t len, struct tbi_pkt *p)
 {
 	memset(p, 0, sizeof(*p));
@@ -57,17 +98,19 @@ enum tbi_kind tbi_parse(const uint8_t *data, size_t len, struct tbi_pkt *p)
 		return parse_l4(p);
 	}
 	if (p->version == 6) {
-		unsigned plen;
+		unsigned plen, off;
 		if (len < 40)
 			return TBI_KIND_OTHER;
-		p->proto = data[6];
-		if (p->proto != TBI_PROTO_TCP && p->proto != TBI_PROTO_UDP)
-			return TBI_KIND_OTHER;
 		plen = tbi_get16(data + 4);
+		off = ipv6_walk(data, plen && 40 + plen <= len ? 40 + plen : len, &p->proto);
+		if (!off || (p->proto != TBI_PROTO_TCP && p->proto != TBI_PROTO_UDP))
+			return TBI_KIND_OTHER;
 		if (plen == 0 || 40 + plen > len)
 			return TBI_KIND_MALFORMED; /* a jumbogram or a length that lies */
 		p->len = 40 + plen;
-		p->ip_len = 40;
+		p->ip_len = (uint16_t)off;
+		if (off != 40)
+			return TBI_KIND_UNSUPPORTED; /* extension headers */
 		return parse_l4(p);
 	}
 	p->version = 0;
