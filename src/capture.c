@@ -59,7 +59,8 @@ static int cap_write(struct tb_writer *w, const void *pkt, size_t len)
 
 	if (rc || (rc = reserve_bytes(c, len)))
 		return rc;
-	memcpy(c->buf + c->used, pkt, len);
+	if (len) /* a zero-length packet on a fresh capture: buf is still NULL */
+		memcpy(c->buf + c->used, pkt, len);
 	c->recs[c->nrecs] = (struct rec){c->used, len, {0}};
 	c->nrecs++;
 	c->used += len;
