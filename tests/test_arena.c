@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: MIT */
+/* The arena: aligned disjoint buffers, growth that moves nothing, reset that
+ * consolidates so the steady state is one slab. */
+#include "testutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void fill(uint8_t *p, size_t n, unsigned tag)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(tag * 31u + i);
+}
+
+static int intact(const uint8_t *p, size_t n, unsigned tag)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != (uint8_t)(tag * 31u + i))
+			return 0;
+	return 1;
+}
+
+static void test_default_size(void **state)
+{
+	(void)state;
+	struct tb_arena *a = tb_arena_create(0);
+
+	assert_non_null(a);
+	assert_int_equal(tb_arena_capacity(a), TB_ARENA_DEFAULT_SIZE);
+	assert_int_equal(tb_arena_chunks(a), 1);
+	assert_int_equal(tb_arena_used(a), 0);
+	tb_arena_destroy(a);
+	tb_arena_destroy(NULL);
+}
+
+static void test_aligned_disjoint(void **state)
+{
+	(void)state;
+	struct tb_arena *a = tb_arena_create(8192);
+	uint8_t *p[64];
+	size_t sz[64], sum = 0;
+
+	for (unsigned i = 0; i < 64; i++) {
+		sz[i] = 1 + (i * 37) % 97;
+		p[i] = tb_arena_reserve(a, sz[i]);
+		assert_non_null(p[i]);
+		assert_int_equal((uintptr_t)p[i] % 16, 0);
+		fill(p[i], sz[i], i);
+		sum += sz[i];
+	}
+	assert_int_equal(tb_arena_chunks(a), 1);
+	for (unsigned i = 0; i < 64; i++)
+		assert_true(intact(p[i], sz[i], i));
+	assert_true(tb_arena_used(a) >= sum);
+	assert_true(tb_arena_used(a) <= 8192);
+	tb_arena_reset(a);
+	assert_int_equal(tb_arena_used(a), 0);
+	/* The slab is reused from its start. */
+	assert_ptr_equal(tb_arena_reserve(a, 10), p[0]);
+	tb_arena_destroy(a);
+}
+
+static void test_growth_keeps_buffers(void **state)
+{
+	(void)state;
+	struct tb_arena *a = tb_arena_create(1000);
+	uint8_t *p[100];
+	size_t cap;
+
+	for (unsigned i = 0; i < 100; i++) {
+		p[i] = tb_arena_reserve(a, 300);
+		assert_non_null(p[i]);
+		assert_int_equal((uintptr_t)p[i] % 16, 0);
+		fill(p[i], 300, i);
+	}
+	assert_true(tb_arena_chunks(a) > 1);
+	cap = tb_arena_capacity(a);
+	assert_true(cap >= 100 * 300);
+	/* Nothing handed out earlier moved or was overwritten by later ones. */
+	for (unsigned i = 0; i < 100; i++)
+		assert_true(intact(p[i], 300, i));
+	for (unsigned i = 0; i < 100; i++)
+		for (unsigned j = i + 1; j < 100; j++)
+			assert_true(p[i] + 300 <= p[j] || p[j] + 300 <= p[i]);
+
+	tb_arena_reset(a);
+	assert_int_equal(tb_arena_chunks(a), 1);
+	assert_int_equal(tb_arena_capacity(a), cap);
+	assert_int_equal(tb_arena_used(a), 0);
+	/* Same burst again: it fits the consolidated slab, nothing grows. */
+	for (int round = 0; round < 3; round++) {
+		for (unsigned i = 0; i < 100; i++) {
+			p[i] = tb_arena_reserve(a, 300);
+			fill(p[i], 300, i + 7);
+		}
+		for (unsigned i = 0; i < 100; i++)
+			assert_true(intact(p[i], 300, i + 7));
+		assert_int_equal(tb_arena_chunks(a), 1);
+		assert_int_equal(tb_arena_capacity(a), cap);
+		tb_arena_reset(a);
+	}
+	tb_arena_destroy(a);
+}
+
+static void test_oversize_and_limits(void **state)
+{
+	(void)state;
+	struct tb_arena *a = tb_arena_create(1000);
+	uint8_t *small = tb_arena_reserve(a, 100);
+	uint8_t *big;
+
+	fill(small, 100, 1);
+	big = tb_arena_reserve(a, 5000); /* larger than a whole chunk */
+	assert_non_null(big);
+	fill(big, 5000, 2);
+	assert_true(intact(small, 100, 1));
+	assert_true(tb_arena_capacity(a) >= 6000);
+	assert_null(tb_arena_reserve(a, SIZE_MAX));
+	assert_null(tb_arena_reserve(a, SIZE_MAX / 2 + 1));
+	assert_true(intact(big, 5000, 2));
+	tb_arena_reset(a);
+	assert_int_equal(tb_arena_chunks(a), 1);
+	big = tb_arena_reserve(a, 5000);
+	fill(big, 5000, 3);
+	assert_int_equal(tb_arena_chunks(a), 1);
+	tb_arena_destroy(a);
+}
+
+/* Through the coalescer: packets committed in a tiny arena that grows in
+ * the middle of the burst still come out intact, and the next bursts fit. */
+static void test_coalescer_growth(void **state)
+{
+	(void)state;
+	struct tu_h *h = tu_new(TB_CAP_TSO | TB_CAP_USO, NULL, 2048);
+	struct tu_spec s = tu_tcp4(), u = tu_udp6();
+	size_t cap = 0;
+
+	for (int burst = 0; burst < 4; burst++) {
+		s.len = 1000;
+		u.len = 700;
+		for (int i = 0; i < 30; i++) {
+			tu_add(h, &s);
+			tu_next(&s);
+			tu_add(h, &u);
+			u.id++;
+		}
+		if (burst == 0)
+			assert_true(tb_arena_chunks(h->arena) > 1);
+		else
+			assert_int_equal(tb_arena_chunks(h->arena), 1);
+		assert_int_equal(tu_flush(h), 0);
+		assert_int_equal(tb_arena_chunks(h->arena), 1);
+		if (burst == 0)
+			cap = tb_arena_capacity(h->arena);
+		assert_int_equal(tb_arena_capacity(h->arena), cap);
+		/* 30 TCP segments and 30 UDP datagrams: one superpacket each. */
+		tu_expect(h, "[0 2 4 6 8 10 12 14 16 18 20 22 24 26 28 30 32 34 36 38 40 42 44 46 "
+			     "48 50 52 54 56 58] [1 3 5 7 9 11 13 15 17 19 21 23 25 27 29 31 33 "
+			     "35 37 39 41 43 45 47 49 51 53 55 57 59]");
+	}
+	tu_free(h);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_default_size),
+		cmocka_unit_test(test_aligned_disjoint),
+		cmocka_unit_test(test_growth_keeps_buffers),
+		cmocka_unit_test(test_oversize_and_limits),
+		cmocka_unit_test(test_coalescer_growth),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
