@@ -268,13 +268,230 @@ void tb_coalescer_reset_stats(struct tb_coalescer *c);
 /* Segmentation: TUN to carrier                                             */
 /* ------------------------------------------------------------------------ */
 
-/* SEGMENT-API: declarations of segment.c go here. */
+/*
+ * Why a virtio header read from TUN was refused. tb_vnet_validate checks the
+ * header's own fields, then the IP header, then the TCP/UDP header, and
+ * reports the first failure.
+ */
+enum tb_vnet_err {
+	TB_VNET_OK = 0,
+	TB_VNET_E_FLAGS,       /* a flag bit other than NEEDS_CSUM / DATA_VALID */
+	TB_VNET_E_GSO_TYPE,    /* gso_type not NONE, TCPV4, TCPV6 or UDP_L4 (UFO too) */
+	TB_VNET_E_ECN,	       /* the ECN bit without TCPV4/TCPV6 */
+	TB_VNET_E_GSO_SIZE,    /* a GSO type with gso_size 0 */
+	TB_VNET_E_CSUM_START,  /* NEEDS_CSUM: csum_start at or past the end */
+	TB_VNET_E_CSUM_OFFSET, /* NEEDS_CSUM: the checksum field ends past the packet */
+	TB_VNET_E_IP_TRUNC,    /* the IP header is cut short */
+	TB_VNET_E_IP_VERSION,  /* neither IPv4 nor IPv6 */
+	TB_VNET_E_IP_IHL,      /* IPv4 IHL below 5 */
+	TB_VNET_E_IP_LEN,      /* IP length field disagrees with the packet's length */
+	TB_VNET_E_IP_FRAG,     /* GSO or NEEDS_CSUM on an IPv4 fragment */
+	TB_VNET_E_GSO_IP,      /* TCPV4 on IPv6 or TCPV6 on IPv4 */
+	TB_VNET_E_GSO_PROTO,   /* the L4 protocol (IPv4 protocol, IPv6 next header) is
+				  not TCP for TCPV4/6 or UDP for UDP_L4 */
+	TB_VNET_E_L4_TRUNC,    /* the TCP or UDP header is cut short */
+	TB_VNET_E_TCP_DOFF,    /* TCP data offset below 5 */
+	TB_VNET_E_UDP_LEN,     /* UDP length disagrees with the IP length */
+	TB_VNET_E_GSO_EMPTY,   /* a GSO type with no payload */
+	TB_VNET_E_CSUM_L4,     /* NEEDS_CSUM inside the IP header, or on TCP/UDP not
+				  pointing at the TCP/UDP checksum field */
+	TB_VNET_E_COUNT
+};
+
+/* "ok", "flags", "gso_type", ... ; "unknown" for a value out of range. */
+const char *tb_vnet_err_name(enum tb_vnet_err err);
+
+/*
+ * Checks a virtio header read from TUN against the IP packet that followed
+ * it (len bytes, without the virtio header) and, when it holds, rewrites
+ * vh->hdr_len from the real IP + TCP/UDP headers: the kernel's value is not
+ * trusted. A plain packet (GSO_NONE, no NEEDS_CSUM) is only checked for its
+ * flags and gets hdr_len 0 unless it parses as a complete TCP or UDP packet.
+ * vh is left unchanged when the header is refused. Reads nothing outside
+ * pkt[0..len) whatever the input; pkt may be NULL only when len is 0.
+ */
+enum tb_vnet_err tb_vnet_validate(struct tb_vnet_hdr *vh, const uint8_t *pkt, size_t len);
+
+/*
+ * Receives one output packet: the iovecs concatenated are one IP packet.
+ * A segment of a superpacket comes as iov[0] = its patched headers (in a
+ * scratch buffer valid only during the call) and iov[1] = its payload,
+ * pointing into the superpacket. A plain packet comes as iov[0] = the packet
+ * itself; a finished NEEDS_CSUM packet in two or three pieces. Returns 0 to
+ * go on; anything else stops the segmentation.
+ */
+typedef int (*tb_segment_fn)(void *user, const struct iovec *iov, unsigned iovcnt);
+
+/*
+ * Cuts a packet read from TUN into the packets it stands for, with correct
+ * headers and complete checksums, calling fn once for each in order:
+ * - TSO/USO superpacket: segments of gso_size payload (the last may be
+ *   shorter). Per segment: IPv4 total length, ID = first ID + i and header
+ *   checksum; IPv6 payload length; TCP sequence number + i * gso_size, FIN
+ *   and PSH kept on the last segment only, CWR on the first only; UDP
+ *   length; the TCP or UDP checksum computed over the segment (a UDP
+ *   checksum that computes to 0 is sent as 0xFFFF).
+ * - GSO_NONE with NEEDS_CSUM: the packet with its checksum finished.
+ * - GSO_NONE without NEEDS_CSUM: the packet as it is.
+ * The header is checked with tb_vnet_validate (on a copy); pkt is never
+ * modified. No allocation. Returns the number of packets delivered, -EINVAL
+ * for bad arguments or a refused header (nothing delivered), or fn's value
+ * when it returns non-zero (a positive value becomes -ECANCELED); packets
+ * before the failing one were delivered.
+ */
+int tb_segment(const struct tb_vnet_hdr *vh, const uint8_t *pkt, size_t len, tb_segment_fn fn,
+	       void *user);
+
+/*
+ * tb_segment into one caller buffer: the packets back to back from out, the
+ * length of packet i in seg_lens[i] (seg_lens may be NULL). Returns the
+ * number of packets, -EINVAL as tb_segment, or -ENOBUFS (nothing written)
+ * when they need more than out_size bytes or more than max_segs packets.
+ * The bytes needed for a superpacket with H header bytes and P payload bytes
+ * cut into n segments are n * H + P. out must not overlap pkt.
+ */
+int tb_segment_into(const struct tb_vnet_hdr *vh, const uint8_t *pkt, size_t len, uint8_t *out,
+		    size_t out_size, size_t *seg_lens, unsigned max_segs);
+
+/*
+ * Finishes a NEEDS_CSUM checksum in place: the ones'-complement sum of
+ * pkt[csum_start..len), whose checksum field holds the pseudo-header sum as
+ * the kernel left it, inverted and stored at csum_start + csum_offset. A
+ * UDP checksum that computes to 0 is stored as 0xFFFF. Does nothing without
+ * NEEDS_CSUM. Returns 0, or -EINVAL when the field is not inside the packet.
+ */
+int tb_csum_finish(const struct tb_vnet_hdr *vh, uint8_t *pkt, size_t len);
 
 /* ------------------------------------------------------------------------ */
 /* The TUN device (Linux only)                                              */
 /* ------------------------------------------------------------------------ */
 
-/* TUN-API: declarations of tun.c go here. */
+/*
+ * A TUN device opened with IFF_TUN | IFF_NO_PI | IFF_VNET_HDR (one fd per
+ * queue, non-blocking). Offloads are negotiated with TUNSETOFFLOAD: USO is
+ * dropped when the kernel refuses it (before Linux 6.2), and when
+ * IFF_VNET_HDR itself is refused the device carries plain packets with
+ * every offload off. One eventfd per device wakes every blocked reader and
+ * writer for shutdown.
+ */
+
+/* Offloads (TUNSETOFFLOAD) a caller may ask for. */
+enum {
+	TB_TUN_CSUM = 1u << 0, /* packets may carry a partial checksum */
+	TB_TUN_TSO4 = 1u << 1,
+	TB_TUN_TSO6 = 1u << 2,
+	TB_TUN_USO4 = 1u << 3, /* Linux 6.2+ */
+	TB_TUN_USO6 = 1u << 4, /* Linux 6.2+ */
+	TB_TUN_TSO_ECN = 1u << 5, /* TSO with CWR: not in TB_TUN_ALL */
+	TB_TUN_ALL = 0x1f,	  /* CSUM | TSO4 | TSO6 | USO4 | USO6 */
+};
+
+#define TB_TUN_MAX_QUEUES 256
+
+struct tb_tun_opts {
+	const char *name;   /* interface name; NULL or "" lets the kernel pick tun%d */
+	unsigned queues;    /* 0 or 1: one fd; more: IFF_MULTI_QUEUE */
+	unsigned offloads;  /* TB_TUN_* wanted; 0 means TB_TUN_ALL */
+	int no_vnet_hdr;    /* plain packets, no virtio header, every offload off */
+};
+
+struct tb_tun;
+
+/*
+ * Creates the interface, or attaches to an existing one of that name, in
+ * the caller's network namespace. opts may be NULL. NULL on failure, with a
+ * negative errno in *err (err may be NULL). The interface is left down.
+ */
+struct tb_tun *tb_tun_open(const struct tb_tun_opts *opts, int *err);
+
+/*
+ * Wraps an fd the caller already has: a TUN fd (its flags are read with
+ * TUNGETIFF and offloads negotiated as tb_tun_open does) or any other
+ * message-preserving fd (socketpair, for tests), taken to carry virtio
+ * headers unless opts->no_vnet_hdr, with opts->offloads (0: all) as if
+ * negotiated. The fd is made non-blocking and is not closed by
+ * tb_tun_close. One queue.
+ */
+struct tb_tun *tb_tun_attach(int fd, const struct tb_tun_opts *opts, int *err);
+
+/* Closes the queues' fds (unless attached) and frees every writer. */
+void tb_tun_close(struct tb_tun *t);
+
+int tb_tun_fd(const struct tb_tun *t, unsigned queue); /* -1 when out of range */
+unsigned tb_tun_queues(const struct tb_tun *t);
+const char *tb_tun_name(const struct tb_tun *t); /* "" for a non-TUN fd */
+int tb_tun_vnet(const struct tb_tun *t);	  /* 1 when packets carry a virtio header */
+unsigned tb_tun_offloads(const struct tb_tun *t); /* TB_TUN_* negotiated */
+/* TB_CAP_TSO when TSO4 and TSO6 were negotiated, TB_CAP_USO when USO4 and USO6 were. */
+unsigned tb_tun_caps(const struct tb_tun *t);
+
+/*
+ * Wakes every reader and writer blocked on this device, now and later:
+ * they return -ESHUTDOWN. For shutdown; safe from any thread or a signal
+ * handler.
+ */
+void tb_tun_wake(struct tb_tun *t);
+
+/*
+ * The writer of one queue, owned by t, with caps = tb_tun_caps(t). It
+ * sends [virtio header, headers, payload...] with one writev: plain
+ * packets carry an all-zero virtio header. A full queue (EAGAIN) is waited
+ * out with poll and an interrupted call is retried; a write the kernel
+ * rejects returns its -errno, so the coalescer writes the originals
+ * instead. NULL when queue is out of range.
+ */
+struct tb_writer *tb_tun_writer(struct tb_tun *t, unsigned queue);
+
+/*
+ * Reader of one queue: one blocking wait (poll on the queue and the wake
+ * eventfd), then reads without blocking until the queue is empty, the packet
+ * cap is reached or the buffer has no room for a 64 KiB superpacket. Each
+ * virtio header is checked with tb_vnet_validate; a refused one is dropped
+ * and counted by reason, and reading goes on.
+ */
+struct tb_tun_pkt {
+	struct tb_vnet_hdr vnet; /* validated, hdr_len recomputed; zero for plain packets */
+	uint8_t *data;		 /* the IP packet, in the reader's buffer */
+	size_t len;
+};
+
+struct tb_tun_reader_opts {
+	size_t buf_size;   /* packet buffer bytes; 0: 1 MiB; at least 64 KiB + 64 */
+	unsigned max_pkts; /* packets per tb_tun_read; 0: 64 */
+};
+
+struct tb_tun_reader_stats {
+	uint64_t polls;		       /* blocking waits */
+	uint64_t reads;		       /* packets read, good or not */
+	uint64_t pkts;		       /* packets delivered */
+	uint64_t bytes;		       /* bytes delivered, virtio headers not counted */
+	uint64_t superpackets;	       /* delivered with a GSO type */
+	uint64_t segments;	       /* packets those superpackets stand for */
+	uint64_t csum_partial;	       /* delivered with NEEDS_CSUM */
+	uint64_t dropped;	       /* refused: bad[] + short_reads + oversize */
+	uint64_t bad[TB_VNET_E_COUNT]; /* refused virtio headers, by reason */
+	uint64_t short_reads;	       /* shorter than a virtio header */
+	uint64_t oversize;	       /* filled all the room offered: maybe cut */
+	uint64_t errors;	       /* read errors other than EAGAIN and EINTR */
+};
+
+struct tb_tun_reader;
+
+/* opts may be NULL. NULL when out of memory or queue is out of range. */
+struct tb_tun_reader *tb_tun_reader_create(struct tb_tun *t, unsigned queue,
+					   const struct tb_tun_reader_opts *opts);
+void tb_tun_reader_destroy(struct tb_tun_reader *r);
+
+/*
+ * Waits up to timeout_ms (-1: no limit, 0: not at all) for packets, then
+ * drains. *pkts points to the packets, valid until the next call. Returns
+ * how many (0 on timeout or when every packet read was refused), -ESHUTDOWN
+ * once the device is woken, -EPIPE at the end of a non-TUN fd, or another
+ * negative errno.
+ */
+int tb_tun_read(struct tb_tun_reader *r, int timeout_ms, const struct tb_tun_pkt **pkts);
+
+void tb_tun_reader_stats(const struct tb_tun_reader *r, struct tb_tun_reader_stats *out);
 
 #ifdef __cplusplus
 }
