@@ -31,7 +31,8 @@ static int reserve_bytes(struct tb_capture *c, size_t len)
 		c->recs = r;
 		c->maxrecs = n;
 	}
-	if (c->size - c->used < len) {
+	/* Even a zero-length first record needs a buffer to point into. */
+	if (c->size - c->used < len || !c->buf) {
 		size_t n = c->size ? c->size : 1 << 16;
 		while (n - c->used < len)
 			n *= 2;
@@ -59,8 +60,7 @@ static int cap_write(struct tb_writer *w, const void *pkt, size_t len)
 
 	if (rc || (rc = reserve_bytes(c, len)))
 		return rc;
-	if (len) /* a zero-length packet on a fresh capture: buf is still NULL */
-		memcpy(c->buf + c->used, pkt, len);
+	memcpy(c->buf + c->used, pkt, len);
 	c->recs[c->nrecs] = (struct rec){c->used, len, {0}};
 	c->nrecs++;
 	c->used += len;
