@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: MIT */
+/* Kernel-test harness: namespaces removed whatever happens, a time bound. */
+#define _GNU_SOURCE
+#include "nsutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static pid_t owner; /* the parent: namespace names carry its pid */
+static int home_ns = -1;
+static volatile sig_atomic_t got_signal;
+
+void nsu_fail(const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "FAIL %s:%d: ", file, line);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(NULL);
+	_exit(1);
+}
+
+void nsu_skip(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "SKIP: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(NULL);
+	_exit(NSU_SKIP);
+}
+
+static int vsh(const char *fmt, va_list ap)
+{
+	char cmd[1024];
+	int rc;
+
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	rc = system(cmd);
+	if (rc == -1)
+		return -1;
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
+}
+
+int nsu_sh(const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vsh(fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+void nsu_run(const char *fmt, ...)
+{
+	char cmd[1024];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	rc = nsu_sh("%s", cmd);
+	if (rc != 0)
+		NSU_FAIL("command failed (%d): %s", rc, cmd);
+}
+
+void nsu_sysctl(const char *path, const char *value)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		NSU_FAIL("open %s: %s", path, strerror(errno));
+	if (write(fd, value, strlen(value)) != (ssize_t)strlen(value))
+		NSU_FAIL("write %s=%s: %s", path, value, strerror(errno));
+	close(fd);
+}
+
+void nsu_create(const char *tag, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "tb%s_%d", tag, (int)owner);
+	nsu_run("ip netns add %s", out);
+	nsu_run("ip -n %s link set lo up", out);
+}
+
+void nsu_enter(const char *name)
+{
+	char path[256];
+	int fd;
+
+	if (!name) {
+		if (setns(home_ns, CLONE_NEWNET) < 0)
+			NSU_FAIL("setns home: %s", strerror(errno));
+		return;
+	}
+	snprintf(path, sizeof(path), "/run/netns/%s", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		NSU_FAIL("open %s: %s", path, strerror(errno));
+	if (setns(fd, CLONE_NEWNET) < 0)
+		NSU_FAIL("setns %s: %s", name, strerror(errno));
+	close(fd);
+}
+
+static uint64_t mix(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+void nsu_stream(uint64_t seed, uint64_t off, uint8_t *buf, size_t len)
+{
+	while (len) {
+		uint64_t blk = off / 8, v = mix(seed ^ mix(blk));
+		unsigned at = (unsigned)(off % 8);
+		while (at < 8 && len) {
+			*buf++ = (uint8_t)(v >> (8 * at));
+			at++;
+			off++;
+			len--;
+		}
+	}
+}
+
+static uint32_t sum16(const uint8_t *p, size_t n, uint32_t s)
+{
+	for (size_t i = 0; i + 1 < n; i += 2)
+		s += (uint32_t)(p[i] << 8 | p[i + 1]);
+	if (n & 1)
+		s += (uint32_t)p[n - 1] << 8;
+	return s;
+}
+
+static uint16_t fold16(uint32_t s)
+{
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)s;
+}
+
+int nsu_csum_ok(const uint8_t *pkt, size_t len)
+{
+	uint32_t s = 0;
+	size_t ip_len, l4_len;
+	uint8_t proto;
+
+	if (len < 20)
+		return 0;
+	if (pkt[0] >> 4 == 4) {
+		ip_len = (size_t)(pkt[0] & 15) * 4;
+		if (ip_len < 20 || ip_len > len || fold16(sum16(pkt, ip_len, 0)) != 0xffff)
+			return 0;
+		proto = pkt[9];
+		if ((pkt[6] & 0x3f) || pkt[7])
+			return 1; /* a fragment: no L4 checksum to check here */
+		s = sum16(pkt + 12, 8, 0);
+	} else if (pkt[0] >> 4 == 6 && len >= 40) {
+		ip_len = 40;
+		proto = pkt[6];
+		s = sum16(pkt + 8, 32, 0);
+	} else {
+		return 0;
+	}
+	l4_len = len - ip_len;
+	if (proto == 17 && pkt[0] >> 4 == 4 && l4_len >= 8 && !pkt[ip_len + 6] && !pkt[ip_len + 7])
+		return 1; /* IPv4 UDP without checksum */
+	if (proto != 6 && proto != 17 && proto != 58)
+		return 1;
+	s += proto + (uint32_t)(l4_len >> 16) + (uint32_t)(l4_len & 0xffff);
+	if (proto == 58 && pkt[0] >> 4 == 4)
+		return 1;
+	return fold16(sum16(pkt + ip_len, l4_len, s)) == 0xffff;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The parent: time bound and clean-up                                      */
+/* ------------------------------------------------------------------------ */
+
+static void cleanup(void)
+{
+	char suffix[32];
+	DIR *d = opendir("/run/netns");
+	struct dirent *e;
+
+	if (!d)
+		return;
+	snprintf(suffix, sizeof(suffix), "_%d", (int)owner);
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name), k = strlen(suffix);
+		if (strncmp(e->d_name, "tb", 2) || n <= k || strcmp(e->d_name + n - k, suffix))
+			continue;
+		if (nsu_sh("ip netns del %s", e->d_name) != 0)
+			fprintf(stderr, "warning: could not delete namespace %s\n", e->d_name);
+	}
+	closedir(d);
+}
+
+static void on_signal(int sig)
+{
+	got_signal = sig;
+}
+
+static int have_ip(void)
+{
+	return nsu_sh("ip -V >/dev/null 2>&1") == 0;
+}
+
+int nsu_main(const char *test, int (*fn)(void), unsigned timeout_s)
+{
+	struct sigaction sa;
+	pid_t child;
+	int status = 0, rc;
+	unsigned long waited_ms = 0;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (geteuid() != 0) {
+		printf("SKIP %s: needs root\n", test);
+		return NSU_SKIP;
+	}
+	if (access("/dev/net/tun", R_OK | W_OK) != 0) {
+		printf("SKIP %s: no /dev/net/tun\n", test);
+		return NSU_SKIP;
+	}
+	if (!have_ip()) {
+		printf("SKIP %s: no ip (iproute2)\n", test);
+		return NSU_SKIP;
+	}
+	owner = getpid();
+	home_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	fflush(NULL);
+	child = fork();
+	if (child < 0) {
+		perror("fork");
+		return 1;
+	}
+	if (child == 0) {
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		rc = fn();
+		fflush(NULL);
+		_exit(rc);
+	}
+	/* Poll: signals and the time bound both end the child. */
+	for (;;) {
+		pid_t w = waitpid(child, &status, WNOHANG);
+		if (w == child)
+			break;
+		if (w < 0 && errno != EINTR) {
+			perror("waitpid");
+			break;
+		}
+		if (got_signal || waited_ms >= 1000ul * timeout_s) {
+			fprintf(stderr, "%s: %s, killing the test\n", test,
+				got_signal ? "interrupted" : "out of time");
+			kill(child, SIGKILL);
+			waitpid(child, &status, 0);
+			status = -1;
+			break;
+		}
+		usleep(20000);
+		waited_ms += 20;
+	}
+	cleanup();
+	if (status == -1)
+		return 1;
+	if (WIFSIGNALED(status)) {
+		fprintf(stderr, "%s: killed by signal %d\n", test, WTERMSIG(status));
+		return 1;
+	}
+	rc = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+	printf("%s: %s\n", test, rc == 0 ? "PASS" : rc == NSU_SKIP ? "SKIP" : "FAIL");
+	return rc;
+}
