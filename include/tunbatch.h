@@ -366,7 +366,132 @@ int tb_csum_finish(const struct tb_vnet_hdr *vh, uint8_t *pkt, size_t len);
 /* The TUN device (Linux only)                                              */
 /* ------------------------------------------------------------------------ */
 
-/* TUN-API: declarations of tun.c go here. */
+/*
+ * A TUN device opened with IFF_TUN | IFF_NO_PI | IFF_VNET_HDR (one fd per
+ * queue, non-blocking). Offloads are negotiated with TUNSETOFFLOAD: USO is
+ * dropped when the kernel refuses it (before Linux 6.2), and when
+ * IFF_VNET_HDR itself is refused the device carries plain packets with
+ * every offload off. One eventfd per device wakes every blocked reader and
+ * writer for shutdown.
+ */
+
+/* Offloads (TUNSETOFFLOAD) a caller may ask for. */
+enum {
+	TB_TUN_CSUM = 1u << 0, /* packets may carry a partial checksum */
+	TB_TUN_TSO4 = 1u << 1,
+	TB_TUN_TSO6 = 1u << 2,
+	TB_TUN_USO4 = 1u << 3, /* Linux 6.2+ */
+	TB_TUN_USO6 = 1u << 4, /* Linux 6.2+ */
+	TB_TUN_TSO_ECN = 1u << 5, /* TSO with CWR: not in TB_TUN_ALL */
+	TB_TUN_ALL = 0x1f,	  /* CSUM | TSO4 | TSO6 | USO4 | USO6 */
+};
+
+#define TB_TUN_MAX_QUEUES 256
+
+struct tb_tun_opts {
+	const char *name;   /* interface name; NULL or "" lets the kernel pick tun%d */
+	unsigned queues;    /* 0 or 1: one fd; more: IFF_MULTI_QUEUE */
+	unsigned offloads;  /* TB_TUN_* wanted; 0 means TB_TUN_ALL */
+	int no_vnet_hdr;    /* plain packets, no virtio header, every offload off */
+};
+
+struct tb_tun;
+
+/*
+ * Creates the interface, or attaches to an existing one of that name, in
+ * the caller's network namespace. opts may be NULL. NULL on failure, with a
+ * negative errno in *err (err may be NULL). The interface is left down.
+ */
+struct tb_tun *tb_tun_open(const struct tb_tun_opts *opts, int *err);
+
+/*
+ * Wraps an fd the caller already has: a TUN fd (its flags are read with
+ * TUNGETIFF and offloads negotiated as tb_tun_open does) or any other
+ * message-preserving fd (socketpair, for tests), taken to carry virtio
+ * headers unless opts->no_vnet_hdr, with opts->offloads (0: all) as if
+ * negotiated. The fd is made non-blocking and is not closed by
+ * tb_tun_close. One queue.
+ */
+struct tb_tun *tb_tun_attach(int fd, const struct tb_tun_opts *opts, int *err);
+
+/* Closes the queues' fds (unless attached) and frees every writer. */
+void tb_tun_close(struct tb_tun *t);
+
+int tb_tun_fd(const struct tb_tun *t, unsigned queue); /* -1 when out of range */
+unsigned tb_tun_queues(const struct tb_tun *t);
+const char *tb_tun_name(const struct tb_tun *t); /* "" for a non-TUN fd */
+int tb_tun_vnet(const struct tb_tun *t);	  /* 1 when packets carry a virtio header */
+unsigned tb_tun_offloads(const struct tb_tun *t); /* TB_TUN_* negotiated */
+/* TB_CAP_TSO when TSO4 and TSO6 were negotiated, TB_CAP_USO when USO4 and USO6 were. */
+unsigned tb_tun_caps(const struct tb_tun *t);
+
+/*
+ * Wakes every reader and writer blocked on this device, now and later:
+ * they return -ESHUTDOWN. For shutdown; safe from any thread or a signal
+ * handler.
+ */
+void tb_tun_wake(struct tb_tun *t);
+
+/*
+ * The writer of one queue, owned by t, with caps = tb_tun_caps(t). It
+ * sends [virtio header, headers, payload...] with one writev: plain
+ * packets carry an all-zero virtio header. A full queue (EAGAIN) is waited
+ * out with poll and an interrupted call is retried; a write the kernel
+ * rejects returns its -errno, so the coalescer writes the originals
+ * instead. NULL when queue is out of range.
+ */
+struct tb_writer *tb_tun_writer(struct tb_tun *t, unsigned queue);
+
+/*
+ * Reader of one queue: one blocking wait (poll on the queue and the wake
+ * eventfd), then reads without blocking until the queue is empty, the packet
+ * cap is reached or the buffer has no room for a 64 KiB superpacket. Each
+ * virtio header is checked with tb_vnet_validate; a refused one is dropped
+ * and counted by reason, and reading goes on.
+ */
+struct tb_tun_pkt {
+	struct tb_vnet_hdr vnet; /* validated, hdr_len recomputed; zero for plain packets */
+	uint8_t *data;		 /* the IP packet, in the reader's buffer */
+	size_t len;
+};
+
+struct tb_tun_reader_opts {
+	size_t buf_size;   /* packet buffer bytes; 0: 1 MiB; at least 64 KiB + 64 */
+	unsigned max_pkts; /* packets per tb_tun_read; 0: 64 */
+};
+
+struct tb_tun_reader_stats {
+	uint64_t polls;		       /* blocking waits */
+	uint64_t reads;		       /* packets read, good or not */
+	uint64_t pkts;		       /* packets delivered */
+	uint64_t bytes;		       /* bytes delivered, virtio headers not counted */
+	uint64_t superpackets;	       /* delivered with a GSO type */
+	uint64_t segments;	       /* packets those superpackets stand for */
+	uint64_t csum_partial;	       /* delivered with NEEDS_CSUM */
+	uint64_t dropped;	       /* refused: bad[] + short_reads + oversize */
+	uint64_t bad[TB_VNET_E_COUNT]; /* refused virtio headers, by reason */
+	uint64_t short_reads;	       /* shorter than a virtio header */
+	uint64_t oversize;	       /* filled all the room offered: maybe cut */
+	uint64_t errors;	       /* read errors other than EAGAIN and EINTR */
+};
+
+struct tb_tun_reader;
+
+/* opts may be NULL. NULL when out of memory or queue is out of range. */
+struct tb_tun_reader *tb_tun_reader_create(struct tb_tun *t, unsigned queue,
+					   const struct tb_tun_reader_opts *opts);
+void tb_tun_reader_destroy(struct tb_tun_reader *r);
+
+/*
+ * Waits up to timeout_ms (-1: no limit, 0: not at all) for packets, then
+ * drains. *pkts points to the packets, valid until the next call. Returns
+ * how many (0 on timeout or when every packet read was refused), -ESHUTDOWN
+ * once the device is woken, -EPIPE at the end of a non-TUN fd, or another
+ * negative errno.
+ */
+int tb_tun_read(struct tb_tun_reader *r, int timeout_ms, const struct tb_tun_pkt **pkts);
+
+void tb_tun_reader_stats(const struct tb_tun_reader *r, struct tb_tun_reader_stats *out);
 
 #ifdef __cplusplus
 }
