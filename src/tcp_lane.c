@@ -15,8 +15,10 @@ static enum tb_why tcp_mergeable(const struct tbi_slot *s, const struct tbi_pkt 
 		return TB_WHY_ECE;
 	if (tbi_get32(b + 4) != s->next_seq)
 		return TB_WHY_SEQ;
-	/* ack number, then data offset and window, then every option byte */
+	/* ack number, data offset, window, urgent pointer (the kernel copies
+	 * the seed's into every segment, even with URG clear), every option */
 	if (memcmp(a + 8, b + 8, 4) || a[12] != b[12] || memcmp(a + 14, b + 14, 2) ||
+	    memcmp(a + 18, b + 18, 2) ||
 	    memcmp(a + 20, b + 20, (size_t)(s->hdr_len - s->ip_len - 20)))
 		return TB_WHY_HDR;
 	if (p->payload > s->seg_size)
