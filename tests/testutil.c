@@ -1050,6 +1050,37 @@ void tu_expect(const struct tu_h *h, const char *layout)
 		tu_fail("writes are \"%s\", want \"%s\"", norm, want);
 }
 
+void tu_expect_why(const struct tu_h *h, const char *counts)
+{
+	uint64_t want[TB_WHY_COUNT] = {0};
+	char got[512], name[32];
+	const char *p = counts;
+	struct tb_stats st;
+	size_t k = 0;
+	int n, w;
+	unsigned long long v;
+
+	while (sscanf(p, " %31[a-z_]=%llu%n", name, &v, &n) == 2) {
+		for (w = 0; w < TB_WHY_COUNT; w++)
+			if (!strcmp(tb_why_name((enum tb_why)w), name))
+				break;
+		if (w == TB_WHY_COUNT)
+			tu_fail("tu_expect_why: unknown reason %s", name);
+		want[w] = v;
+		p += n;
+	}
+	tu_batch_stats(h, &st);
+	got[0] = 0;
+	for (w = 0; w < TB_WHY_COUNT; w++)
+		if (st.why[w] && k + 40 < sizeof(got))
+			k += (size_t)snprintf(got + k, sizeof(got) - k, "%s%s=%llu", k ? " " : "",
+					      tb_why_name((enum tb_why)w),
+					      (unsigned long long)st.why[w]);
+	for (w = 0; w < TB_WHY_COUNT; w++)
+		if (st.why[w] != want[w])
+			tu_fail("reasons are \"%s\", want \"%s\"", got, counts);
+}
+
 /* ------------------------------------------------------------------------ */
 /* pcap                                                                     */
 /* ------------------------------------------------------------------------ */

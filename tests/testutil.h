@@ -222,6 +222,12 @@ void tu_batch_stats(const struct tu_h *h, struct tb_stats *out);
  */
 void tu_expect(const struct tu_h *h, const char *layout);
 
+/*
+ * Asserts every reason counter of the last batch: "psh=1 flush=2" means
+ * why[TB_WHY_PSH] == 1, why[TB_WHY_FLUSH] == 2 and every other one 0.
+ */
+void tu_expect_why(const struct tu_h *h, const char *counts);
+
 /* Message prefix for failures, e.g. the seed of a property run. */
 void tu_context(const char *fmt, ...);
 
