@@ -771,19 +771,6 @@ size_t tu_add_bytes(struct tu_h *h, const void *pkt, size_t len)
 	return tu_add_ptr(h, p, len);
 }
 
-uint8_t *tu_pkt(struct tu_h *h, size_t i)
-{
-	if (i >= h->n_in || h->fresh)
-		tu_fail("tu_pkt(%zu): no such packet in the open batch", i);
-	return (uint8_t *)h->in[i].orig;
-}
-
-void tu_resync(struct tu_h *h, size_t i)
-{
-	memcpy(h->in[i].copy, h->in[i].orig, h->in[i].len);
-	tu_classify(h->in[i].orig, h->in[i].len, &h->in[i].info);
-}
-
 static void add_out(struct tu_h *h, size_t *max, uint8_t *data, size_t len, size_t rec, size_t seg,
 		    int from_sp)
 {

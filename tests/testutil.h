@@ -195,11 +195,6 @@ size_t tu_add(struct tu_h *h, const struct tu_spec *s);
 size_t tu_add_bytes(struct tu_h *h, const void *pkt, size_t len);
 /* Commit a caller-owned buffer as is (it must outlive the flush). */
 size_t tu_add_ptr(struct tu_h *h, const uint8_t *pkt, size_t len);
-/* Mutable view of a committed packet before flush (tests that corrupt). */
-uint8_t *tu_pkt(struct tu_h *h, size_t i);
-/* After a test changed tu_pkt(h, i): refresh the kept copy and info. */
-void tu_resync(struct tu_h *h, size_t i);
-
 enum {
 	TU_ALLOW_LOSS = 1, /* writes failed on purpose: missing packets allowed */
 	TU_NO_CHECK = 2,   /* only flush, record outputs, check nothing */
