@@ -1,0 +1,340 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Flush: lane order, draining every lane whatever fails, the first error,
+ * superpackets rewritten as their originals, early writes of a full lane,
+ * and no pointer into caller memory afterwards.
+ */
+#include "testutil.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CAPS (TB_CAP_TSO | TB_CAP_USO)
+
+static struct tu_spec tcp(void)
+{
+	struct tu_spec s = tu_tcp4();
+
+	s.len = 200;
+	return s;
+}
+
+static struct tu_spec udp(void)
+{
+	struct tu_spec s = tu_udp6();
+
+	s.len = 300;
+	return s;
+}
+
+static size_t add(struct tu_h *h, struct tu_spec *s)
+{
+	size_t i = tu_add(h, s);
+
+	if (s->proto == 6)
+		s->seq += s->len;
+	s->id++;
+	s->pay_off += s->len;
+	return i;
+}
+
+static void lane_order(void **st)
+{
+	(void)st;
+	struct tu_h *h = tu_new(CAPS, NULL, 0);
+	struct tu_spec t = tcp(), u = udp(), i4 = tu_icmp4(), i6 = tu_icmp6();
+
+	tu_add(h, &i4); /* 0 */
+	add(h, &u);	/* 1 */
+	add(h, &t);	/* 2 */
+	tu_add(h, &i6); /* 3 */
+	add(h, &u);	/* 4 */
+	add(h, &t);	/* 5 */
+	i4.seq++;
+	tu_add(h, &i4); /* 6 */
+	add(h, &u);	/* 7 */
+	assert_int_equal(tu_flush(h), 0);
+	tu_expect(h, "[2 5] [1 4 7] 0 3 6");
+	tu_free(h);
+}
+
+/* A lane whose write fails does not stop the others; flush returns it. */
+static void error_does_not_stop_others(void **st)
+{
+	(void)st;
+	struct tu_h *h = tu_new(CAPS, NULL, 0);
+	struct tu_spec t = tcp(), u = udp(), i4 = tu_icmp4();
+	struct tb_stats s;
+
+	add(h, &t);	/* 0: alone, a plain write, which fails */
+	add(h, &u);	/* 1 */
+	tu_add(h, &i4); /* 2 */
+	add(h, &u);	/* 3 */
+	tb_capture_fail(h->cap, 1, -EIO, 0);
+	assert_int_equal(tu_flush_flags(h, TU_ALLOW_LOSS), -EIO);
+	tu_expect(h, "[1 3] 2");
+	tu_batch_stats(h, &s);
+	assert_int_equal(s.write_errors, 1);
+	assert_int_equal(s.fallbacks, 0);
+
+	/* The next burst is unaffected. */
+	add(h, &t);
+	add(h, &t);
+	assert_int_equal(tu_flush(h), 0);
+	tu_expect(h, "[0 1]");
+	tu_free(h);
+}
+
+/* A writer that fails chosen calls with chosen errors. */
+struct err_writer {
+	struct tb_writer w;
+	struct tb_writer *inner;
+	unsigned calls;
+	int err[16]; /* by call number */
+};
+
+static int ew_write(struct tb_writer *w, const void *pkt, size_t len)
+{
+	struct err_writer *e = (struct err_writer *)w;
+	unsigned n = e->calls++;
+
+	if (n < 16 && e->err[n])
+		return e->err[n];
+	return e->inner->write(e->inner, pkt, len);
+}
+
+static int ew_write_gso(struct tb_writer *w, const struct tb_superpacket *sp)
+{
+	struct err_writer *e = (struct err_writer *)w;
+	unsigned n = e->calls++;
+
+	if (n < 16 && e->err[n])
+		return e->err[n];
+	return e->inner->write_gso(e->inner, sp);
+}
+
+static void first_error_returned(void **st)
+{
+	(void)st;
+	struct tb_capture *cap = tb_capture_create(CAPS);
+	struct err_writer e = {{ew_write, ew_write_gso, CAPS}, tb_capture_writer(cap), 0, {0}};
+	struct tb_arena *a = tb_arena_create(0);
+	struct tb_coalescer *co = tb_coalescer_create(&e.w, a, NULL);
+	struct tu_spec t = tcp(), t2 = tcp(), u = udp(), i4 = tu_icmp4();
+	struct tb_stats s;
+	uint8_t *p;
+
+	t2.sport = 7;
+	/* Writes: TCP [t t], t2, UDP [u u], icmp. Calls 1 and 3 fail. */
+	const struct tu_spec *order[] = {&t, &u, &t2, &i4, &t, &u};
+	for (size_t k = 0; k < 6; k++) {
+		struct tu_spec *x = (struct tu_spec *)order[k];
+		size_t n = tu_spec_len(x);
+		p = tb_coalescer_reserve(co, n);
+		tu_build(x, p, n);
+		assert_int_equal(tb_coalescer_commit(co, p, n), 0);
+		if (x->proto == 6)
+			x->seq += x->len;
+	}
+	e.err[1] = -ENOSPC;
+	e.err[3] = -EPERM;
+	assert_int_equal(tb_coalescer_flush(co), -ENOSPC);
+	assert_int_equal(e.calls, 4);
+	assert_int_equal(tb_capture_count(cap), 2);
+	tb_coalescer_stats(co, &s);
+	assert_int_equal(s.write_errors, 2);
+	assert_int_equal(s.writes, 2);
+	assert_int_equal(s.superpackets, 2);
+
+	/* The error does not stick to the next flush. */
+	assert_int_equal(tb_coalescer_flush(co), 0);
+	tb_coalescer_destroy(co);
+	tb_arena_destroy(a);
+	tb_capture_destroy(cap);
+}
+
+/* A rejected superpacket is written as its original packets. */
+static void fallback(void **st)
+{
+	(void)st;
+	struct tu_h *h = tu_new(CAPS, NULL, 0);
+	struct tu_spec t = tcp(), u = udp(), i4 = tu_icmp4();
+	struct tb_stats s;
+
+	for (int i = 0; i < 3; i++) {
+		add(h, &t); /* 0 2 4 */
+		add(h, &u); /* 1 3 5 */
+	}
+	tu_add(h, &i4); /* 6 */
+	tb_capture_fail(h->cap, 1, -EINVAL, 1);
+	assert_int_equal(tu_flush(h), 0);
+	tu_expect(h, "0 2 4 [1 3 5] 6");
+	tu_batch_stats(h, &s);
+	assert_int_equal(s.fallbacks, 1);
+	assert_int_equal(s.write_errors, 1);
+	assert_int_equal(s.superpackets, 1);
+
+	/* Both lanes rejected. */
+	for (int i = 0; i < 3; i++) {
+		add(h, &t);
+		add(h, &u);
+	}
+	tb_capture_fail(h->cap, 2, -EINVAL, 1);
+	assert_int_equal(tu_flush(h), 0);
+	tu_expect(h, "0 2 4 1 3 5");
+	tu_batch_stats(h, &s);
+	assert_int_equal(s.fallbacks, 2);
+	assert_int_equal(s.superpackets, 0);
+
+	/* The superpacket and then an original fail: that one is lost, and
+	 * flush says so. */
+	for (int i = 0; i < 3; i++)
+		add(h, &t);
+	add(h, &u);
+	tb_capture_fail(h->cap, 2, -EIO, 0);
+	assert_int_equal(tu_flush_flags(h, TU_ALLOW_LOSS), -EIO);
+	tu_expect(h, "1 2 3");
+	tu_batch_stats(h, &s);
+	assert_int_equal(s.fallbacks, 1);
+	assert_int_equal(s.write_errors, 2);
+	tu_free(h);
+}
+
+static void drains_everything(void **st)
+{
+	(void)st;
+	struct tu_h *h = tu_new(CAPS, NULL, 0);
+	struct tu_spec t = tcp(), u = udp(), i4 = tu_icmp4();
+
+	for (int i = 0; i < 5; i++) {
+		add(h, &t);
+		add(h, &u);
+		tu_add(h, &i4);
+	}
+	assert_int_equal(tu_flush(h), 0);
+	assert_int_equal(tu_nrec(h), 7);
+	assert_int_equal(tb_arena_used(h->arena), 0);
+	/* Nothing is left behind. */
+	assert_int_equal(tu_flush(h), 0);
+	assert_int_equal(tu_nrec(h), 0);
+	/* Chains do not continue across a flush. */
+	add(h, &t);
+	assert_int_equal(tu_flush(h), 0);
+	tu_expect(h, "0");
+	tu_free(h);
+}
+
+/* A lane holding max_pkts packets is written before flush. */
+static void early_drain(void **st)
+{
+	(void)st;
+	struct tb_coalescer_opts o = {0, 4};
+	struct tu_h *h = tu_new(CAPS, &o, 0);
+	struct tu_spec t = tcp(), u = udp(), i4 = tu_icmp4();
+	struct tb_stats s;
+
+	for (int i = 0; i < 10; i++)
+		add(h, &t); /* 0-9 */
+	assert_int_equal(tu_nrec(h), 2);
+	add(h, &u); /* 10 */
+	add(h, &u); /* 11 */
+	for (int i = 0; i < 5; i++) {
+		tu_add(h, &i4); /* 12-16 */
+		i4.seq++;
+	}
+	assert_int_equal(tu_nrec(h), 6);
+	assert_int_equal(tu_flush(h), 0);
+	tu_expect(h, "[0 1 2 3] [4 5 6 7] 12 13 14 15 [8 9] [10 11] 16");
+	tu_expect_why(h, "full=2 flush=2");
+	tu_batch_stats(h, &s);
+	assert_int_equal(s.writes, 9);
+
+	/* One packet per lane: every packet is written alone. */
+	o.max_pkts = 1;
+	struct tu_h *h1 = tu_new(CAPS, &o, 0);
+	t = tcp();
+	for (int i = 0; i < 5; i++)
+		add(h1, &t);
+	assert_int_equal(tu_flush(h1), 0);
+	tu_expect(h1, "0 1 2 3 4");
+	tu_expect_why(h1, "full=4 flush=1");
+	tu_free(h1);
+
+	/* A superpacket rejected while writing early: its originals go. */
+	t = tcp();
+	for (int i = 0; i < 4; i++)
+		add(h, &t);
+	tb_capture_fail(h->cap, 1, -EIO, 1);
+	add(h, &t);
+	add(h, &t);
+	assert_int_equal(tu_flush(h), 0);
+	tu_expect(h, "0 1 2 3 [4 5]");
+	tu_batch_stats(h, &s);
+	assert_int_equal(s.fallbacks, 1);
+	assert_int_equal(s.write_errors, 1);
+
+	/* A packet lost while writing early: flush returns that error. */
+	for (int i = 0; i < 4; i++) {
+		t.sport = (uint16_t)(100 + i);
+		add(h, &t);
+	}
+	tb_capture_fail(h->cap, 1, -EIO, 0);
+	add(h, &t);
+	add(h, &t);
+	assert_int_equal(tu_flush_flags(h, TU_ALLOW_LOSS), -EIO);
+	tu_expect(h, "1 2 3 [4 5]");
+	tu_expect_why(h, "full=4 flush=1");
+	tu_batch_stats(h, &s);
+	assert_int_equal(s.write_errors, 1);
+	tu_free(h);
+}
+
+/* After flush the coalescer holds no pointer into caller memory: packets in
+ * the caller's own buffers are freed, and the coalescer carries on (ASan
+ * would report any access to them). */
+static void no_pointer_kept(void **st)
+{
+	(void)st;
+	struct tu_h *h = tu_new(CAPS, NULL, 0);
+	struct tu_spec t = tcp(), u = udp();
+	uint8_t *bufs[6];
+
+	for (int i = 0; i < 6; i++) {
+		struct tu_spec *x = i % 2 ? &u : &t;
+		size_t n = tu_spec_len(x);
+		bufs[i] = malloc(n);
+		assert_non_null(bufs[i]);
+		tu_build(x, bufs[i], n);
+		tu_add_ptr(h, bufs[i], n);
+		if (x->proto == 6)
+			x->seq += x->len;
+		x->pay_off += x->len;
+	}
+	assert_int_equal(tu_flush(h), 0);
+	tu_expect(h, "[0 2 4] [1 3 5]");
+	for (int i = 0; i < 6; i++)
+		free(bufs[i]);
+	assert_int_equal(tu_flush(h), 0);
+	assert_int_equal(tu_nrec(h), 0);
+	add(h, &t);
+	add(h, &u);
+	add(h, &t);
+	assert_int_equal(tu_flush(h), 0);
+	tu_expect(h, "[0 2] 1");
+	tu_free(h);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(lane_order),
+		cmocka_unit_test(error_does_not_stop_others),
+		cmocka_unit_test(first_error_returned),
+		cmocka_unit_test(fallback),
+		cmocka_unit_test(drains_everything),
+		cmocka_unit_test(early_drain),
+		cmocka_unit_test(no_pointer_kept),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
