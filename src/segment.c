@@ -307,6 +307,9 @@ static int cut(const struct tb_vnet_hdr *vh, const struct hdrs *h, const uint8_t
 	const uint8_t flags0 = tcp ? pkt[h->ip_len + 13] : 0;
 	size_t off = hdr;
 
+	/* Copied once: every field that differs between segments is rewritten
+	 * below for each of them. */
+	memcpy(scratch, pkt, hdr);
 	for (unsigned i = 0; i < nseg; i++, off += mss) {
 		size_t seg = len - off < mss ? len - off : mss;
 		uint32_t l4_bytes = (uint32_t)(l4_hdr + seg);
@@ -315,7 +318,6 @@ static int cut(const struct tb_vnet_hdr *vh, const struct hdrs *h, const uint8_t
 		uint16_t c;
 		int rc;
 
-		memcpy(scratch, pkt, hdr);
 		if (h->version == 4) {
 			tbi_put16(scratch + 2, (uint16_t)(hdr + seg));
 			tbi_put16(scratch + 4, (uint16_t)(id0 + i));
