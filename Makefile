@@ -25,11 +25,15 @@ test:
 demo: all
 	@scripts/demo.sh build/tools/tunbatch
 
+# BENCH_ARGS go to tb_bench, e.g. make bench BENCH_ARGS=--json. Without dpdk-dev the
+# rte_gro comparison says "not available"; without iproute2 or root the TUN part is skipped.
 bench:
 	@scripts/deps.sh $(BUILD_DEPS)
+	@scripts/deps.sh iproute2 || echo "tunbatch: no iproute2: the TUN part will be skipped" >&2
+	@scripts/deps.sh dpdk-dev || echo "tunbatch: no dpdk-dev: rte_gro will say not available" >&2
 	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DTB_TESTS=OFF -DTB_BENCH=ON $(CMAKE_FLAGS)
 	cmake --build build-bench -j$(JOBS)
-	@scripts/bench.sh build-bench
+	@scripts/bench.sh build-bench $(BENCH_ARGS)
 
 install: all
 	cmake --install build
