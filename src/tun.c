@@ -116,7 +116,7 @@ static unsigned caps_of(unsigned o)
  */
 static unsigned negotiate(int fd, unsigned want)
 {
-	unsigned tries[3];
+	unsigned tries[2];
 	int n = 0;
 
 	want = sane_offloads(want);
@@ -133,7 +133,7 @@ static unsigned negotiate(int fd, unsigned want)
 	return 0;
 }
 
-static int tb_nonblock(int fd)
+static int set_nonblock(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
 
@@ -294,7 +294,7 @@ struct tb_tun *tb_tun_attach(int fd, const struct tb_tun_opts *opts, int *err)
 	}
 	t->attached = 1;
 	t->fds[0] = fd;
-	if ((e = tb_nonblock(fd)))
+	if ((e = set_nonblock(fd)))
 		goto fail;
 	memset(&ifr, 0, sizeof(ifr));
 	if (ioctl(fd, TUNGETIFF, &ifr) == 0) {
