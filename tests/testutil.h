@@ -115,7 +115,7 @@ enum tu_kind { TU_OTHER, TU_L4, TU_BAD };
 struct tu_info {
 	enum tu_kind kind;
 	enum tb_lane lane; /* with both lanes on */
-	size_t out_len;	   /* L4: trimmed to the IP length; else the buffer */
+	size_t out_len;	   /* L4 in a lane that is on: trimmed to the IP length */
 	int pure_ack;
 	int v4_df;	 /* IPv4 with DF set */
 	uint8_t key[40]; /* version, proto, addresses, ports (0 when unknown) */
