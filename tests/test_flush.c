@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define CAPS (TB_CAP_TSO | TB_CAP_USO)
 
@@ -218,6 +219,13 @@ static void drains_everything(void **st)
 	/* Nothing is left behind. */
 	assert_int_equal(tu_flush(h), 0);
 	assert_int_equal(tu_nrec(h), 0);
+	tb_coalescer_reset_stats(h->co);
+	{
+		struct tb_stats z, zero;
+		memset(&zero, 0, sizeof(zero));
+		tb_coalescer_stats(h->co, &z);
+		assert_memory_equal(&z, &zero, sizeof(z));
+	}
 	/* Chains do not continue across a flush. */
 	add(h, &t);
 	assert_int_equal(tu_flush(h), 0);
@@ -325,6 +333,72 @@ static void no_pointer_kept(void **st)
 	tu_free(h);
 }
 
+/* The pcap writer records exactly what the capture writer sees, in order,
+ * and logs each record's virtio header. */
+static void pcap_writer_roundtrip(void **st)
+{
+	(void)st;
+	char path[] = "/tmp/tb_test_flush_XXXXXX", line[256], err[256];
+	int fd = mkstemp(path);
+	FILE *pcap = fd >= 0 ? fdopen(fd, "w+") : NULL, *log = tmpfile();
+	struct tb_pcap_writer *pw;
+	struct tb_arena *a = tb_arena_create(0);
+	struct tb_coalescer *co;
+	struct tu_h *h = tu_new(CAPS, NULL, 0);
+	struct tu_spec t = tcp(), u = udp(), i4 = tu_icmp4();
+	struct tu_trace tr;
+
+	assert_non_null(pcap);
+	assert_non_null(log);
+	pw = tb_pcap_writer_create(pcap, log, CAPS);
+	assert_non_null(pw);
+	co = tb_coalescer_create(tb_pcap_writer_writer(pw), a, NULL);
+	assert_non_null(co);
+	for (int i = 0; i < 7; i++) {
+		struct tu_spec *x = i % 3 == 0 ? &t : i % 3 == 1 ? &u : &i4;
+		size_t n = tu_spec_len(x);
+		uint8_t *p = tb_coalescer_reserve(co, n);
+		tu_build(x, p, n);
+		assert_int_equal(tb_coalescer_commit(co, p, n), 0);
+		add(h, x);
+	}
+	assert_int_equal(tb_coalescer_flush(co), 0);
+	assert_int_equal(tu_flush(h), 0);
+	tu_expect(h, "[0 3 6] [1 4] 2 5");
+	tb_pcap_writer_destroy(pw);
+	fclose(pcap);
+
+	assert_int_equal(tu_trace_load(path, &tr, err, sizeof(err)), 0);
+	unlink(path);
+	assert_int_equal(tr.n, tu_nrec(h));
+	rewind(log);
+	for (size_t i = 0; i < tr.n; i++) {
+		struct tb_vnet_hdr v;
+		size_t len;
+		const uint8_t *r = tu_rec(h, i, &len, &v);
+		char want[256];
+
+		assert_int_equal(tr.pkts[i].len, len);
+		assert_memory_equal(tr.pkts[i].data, r, len);
+		snprintf(want, sizeof(want),
+			 "{\"gso_type\":\"%s\",\"gso_size\":%u,\"hdr_len\":%u,"
+			 "\"csum_start\":%u,\"csum_offset\":%u,\"needs_csum\":%s}\n",
+			 v.gso_type == TB_GSO_TCPV4 ? "tcpv4"
+			 : v.gso_type		    ? "udp_l4"
+						    : "none",
+			 v.gso_size, v.hdr_len, v.csum_start, v.csum_offset,
+			 v.flags ? "true" : "false");
+		assert_non_null(fgets(line, sizeof(line), log));
+		assert_string_equal(line, want);
+	}
+	assert_null(fgets(line, sizeof(line), log));
+	fclose(log);
+	tu_trace_free(&tr);
+	tb_coalescer_destroy(co);
+	tb_arena_destroy(a);
+	tu_free(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -335,6 +409,7 @@ int main(void)
 		cmocka_unit_test(drains_everything),
 		cmocka_unit_test(early_drain),
 		cmocka_unit_test(no_pointer_kept),
+		cmocka_unit_test(pcap_writer_roundtrip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

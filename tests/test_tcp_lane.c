@@ -576,6 +576,35 @@ static void header_fields(int v6)
 }
 BOTH(header_fields)
 
+/* Hundreds of flows at once: the flow table probes past collisions and the
+ * last-slot cache misses every time, yet each flow gets its own chain. */
+static void many_flows(int v6)
+{
+	struct tb_coalescer_opts o = {0, 1024};
+	struct tu_h *h = tu_new(CAPS, &o, 0);
+	struct tu_spec f[300];
+	static char want[300 * 20];
+	size_t k = 0;
+
+	for (int i = 0; i < 300; i++) {
+		f[i] = tcp(v6);
+		f[i].len = 10;
+		f[i].sport = (uint16_t)(i % 100);
+		f[i].src[v6 ? 13 : 1] = (uint8_t)(i / 100);
+	}
+	for (int r = 0; r < 3; r++)
+		for (int i = 0; i < 300; i++)
+			seg(h, &f[i]);
+	assert_int_equal(tu_flush(h), 0);
+	for (int i = 0; i < 300; i++)
+		k += (size_t)snprintf(want + k, sizeof(want) - k, "[%d %d %d] ", i, i + 300,
+				      i + 600);
+	tu_expect(h, want);
+	tu_expect_why(h, "flush=300");
+	tu_free(h);
+}
+BOTH(many_flows)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -593,6 +622,7 @@ int main(void)
 		cmocka_unit_test(ip_id),
 		TESTS(pure_ack),
 		TESTS(header_fields),
+		TESTS(many_flows),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
