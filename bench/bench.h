@@ -50,8 +50,8 @@ void sample_from(struct sample *s, double *v, int n);
  * timed nanoseconds per unit. *allocs gets the malloc-family calls made
  * during the runs.
  */
-void measure(uint64_t (*pass)(void *ctx), void *ctx, uint64_t units_per_pass, double secs,
-	     int runs, struct sample *s, uint64_t *allocs);
+void measure(uint64_t (*pass)(void *ctx), void *ctx, uint64_t units_per_pass, double secs, int runs,
+	     struct sample *s, uint64_t *allocs);
 
 /*
  * Follows each flow's sequence numbers through a stream of output packets
@@ -76,7 +76,7 @@ void seqtrack_pkt(struct seqtrack *t, const uint8_t *hdr, size_t hdr_avail, size
 /* The rte_gro comparison (gro.c, built only with DPDK). */
 struct gro_result {
 	int available;
-	char why[160]; /* when not available, or a warning */
+	char why[160];		      /* when not available, or a warning */
 	struct sample lw, hw;	      /* ns per packet, lightweight and heavyweight */
 	double lw_wpp, hw_wpp;	      /* writes per packet */
 	uint64_t lw_rev, hw_rev;      /* flow sequence reversals in one pass */
@@ -103,6 +103,7 @@ int seg_run(double secs, int runs, struct seg_result *r, int nr);
 /* Part 2: writes into a real TUN (tun.c). */
 struct tun_mode {
 	double cpu_s_per_gb; /* writing thread user + sys */
+	double user_s_per_gb;
 	double pps;
 	double writes_per_pkt;
 	double fwd_ratio; /* bytes the dummy sent / bytes written */

@@ -32,8 +32,8 @@ void sample_from(struct sample *s, double *v, int n)
 	s->runs = n;
 }
 
-void measure(uint64_t (*pass)(void *ctx), void *ctx, uint64_t units_per_pass, double secs,
-	     int runs, struct sample *s, uint64_t *allocs)
+void measure(uint64_t (*pass)(void *ctx), void *ctx, uint64_t units_per_pass, double secs, int runs,
+	     struct sample *s, uint64_t *allocs)
 {
 	double v[MAX_RUNS];
 	uint64_t a0, want = (uint64_t)(secs * 1e9);

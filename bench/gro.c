@@ -26,9 +26,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define ETH_LEN	 14
+#define ETH_LEN	   14
 #define POOL_MBUFS 8191
-#define BUF_ROOM 2048
+#define BUF_ROOM   2048
 
 static struct rte_mempool *pool;
 static double ns_per_cycle;
@@ -38,8 +38,8 @@ static int eal_up(void)
 {
 	/* rte_eal_init keeps pointers into argv: give it storage that lives. */
 	static char *argv[16];
-	static char args[][24] = {"tb_bench", "--no-huge",     "--no-pci",     "-m",
-				  "512",      "--no-shconf",   "-l",	       "0",
+	static char args[][24] = {"tb_bench",	   "--no-huge",	    "--no-pci", "-m",
+				  "512",	   "--no-shconf",   "-l",	"0",
 				  "--log-level=1", "--no-telemetry"};
 	int argc = (int)(sizeof(args) / sizeof(args[0]));
 

@@ -32,6 +32,7 @@ struct opts {
 	const char *only;
 	const char *profile;
 	unsigned limit; /* packets per trace, 0: all */
+	int tun_only;
 };
 
 /* ---- the coalescer with a writer that only reads lengths ----------------- */
@@ -443,9 +444,9 @@ static uint64_t total_allocs(const struct run *R)
 
 /* Targets, read from this run's figures. */
 struct verdicts {
-	int floor_n, floor_met;	 /* TCP bulk <= 2x floor */
-	int gro_n, gro_met;	 /* TCP/IPv4 bulk >= 3x faster than rte_gro's faster mode */
-	int rr_known, rr_met;	 /* 64 flows round-robin <= 2x single flow */
+	int floor_n, floor_met; /* TCP bulk <= 2x floor */
+	int gro_n, gro_met;	/* TCP/IPv4 bulk >= 3x faster than rte_gro's faster mode */
+	int rr_known, rr_met;	/* 64 flows round-robin <= 2x single flow */
 	double rr_ratio;
 	int tun_n, tun_met; /* CPU/GB with the coalescer <= 1/5 of without */
 	uint64_t allocs;
@@ -517,13 +518,13 @@ static void print_table(const struct run *R)
 		       "%5s\n",
 		       r->t.name, r->t.n, (unsigned long long)(r->t.bytes / r->t.n), r->co.med,
 		       range, 1e3 / r->co.med, r->ck.wpp,
-		       (unsigned long long)(r->co_allocs + r->fl_allocs + r->ver_allocs),
-		       r->fl.med, r->co.med / r->fl.med, r->ver.med, r->ver.med / r->co.med,
+		       (unsigned long long)(r->co_allocs + r->fl_allocs + r->ver_allocs), r->fl.med,
+		       r->co.med / r->fl.med, r->ver.med, r->ver.med / r->co.med,
 		       r->ck.bytes_ok && r->ver_ck.bytes_ok ? "ok" : "DIFF", ord);
 	}
 
-	printf("\n2. DPDK rte_gro %s, TCP/IPv4 traces (14-byte Ethernet header prepended)\n",
-	       R->gro_up ? R->gro_why : "");
+	printf("\n2. DPDK rte_gro%s%s, TCP/IPv4 traces (14-byte Ethernet header prepended)\n",
+	       R->gro_up ? " " : "", R->gro_up ? R->gro_why : "");
 	if (!R->gro_up) {
 		printf("   %s\n", R->gro_why);
 	} else {
@@ -581,14 +582,14 @@ static void print_table(const struct run *R)
 			continue;
 		}
 		snprintf(a, sizeof(a), "[%.2f-%.2f]", s->ns_per_seg.min, s->ns_per_seg.max);
-		printf("%-22s %7zu %9.2f %-15s %8.2f %6llu\n", s->what, s->bytes,
-		       s->ns_per_seg.med, a, (double)s->bytes / (s->ns_per_seg.med * s->segs),
+		printf("%-22s %7zu %9.2f %-15s %8.2f %6llu\n", s->what, s->bytes, s->ns_per_seg.med,
+		       a, (double)s->bytes / (s->ns_per_seg.med * s->segs),
 		       (unsigned long long)s->allocs);
 	}
 
 	printf("\n4. Checksum: tb_csum_partial against a naive 16-bit loop\n");
-	printf("%-8s %9s %-17s %9s %-17s %7s %5s\n", "buffer", "lib GB/s", "[range]",
-	       "naive", "[range]", "x", "same");
+	printf("%-8s %9s %-17s %9s %-17s %7s %5s\n", "buffer", "lib GB/s", "[range]", "naive",
+	       "[range]", "x", "same");
 	for (int i = 0; i < R->ncs; i++) {
 		const struct csum_result *c = &R->cs[i];
 		char a[40], b[40];
@@ -600,7 +601,8 @@ static void print_table(const struct run *R)
 	}
 
 	printf("\n5. TUN writes: a real TUN in a namespace, routed to a discarding interface%s%s\n",
-	       R->ntun && R->tun[0].ran ? ": " : "", R->ntun && R->tun[0].ran ? R->tun[0].sink : "");
+	       R->ntun && R->tun[0].ran ? ": " : "",
+	       R->ntun && R->tun[0].ran ? R->tun[0].sink : "");
 	printf("   CPU = the writing thread's user + sys time per GB of packets; fwd = bytes the "
 	       "sink got / bytes written\n");
 	if (!R->ntun)
@@ -612,14 +614,15 @@ static void print_table(const struct run *R)
 			break;
 		}
 		if (k == 0)
-			printf("%-16s %-10s %9s %8s %8s %6s %6s\n", "trace", "mode", "CPU s/GB",
-			       "Mpps", "wr/pkt", "fwd", "errors");
+			printf("%-16s %-10s %9s %7s %7s %8s %8s %6s %6s\n", "trace", "mode",
+			       "CPU s/GB", "user", "sys", "Mpps", "wr/pkt", "fwd", "errors");
 		for (int m = 0; m < 2; m++) {
 			const struct tun_mode *x = m ? &t->off : &t->on;
-			printf("%-16s %-10s %9.3f %8.3f %8.4f %5.1f%% %6llu\n",
+			printf("%-16s %-10s %9.3f %7.3f %7.3f %8.3f %8.4f %5.1f%% %6llu\n",
 			       m ? "" : R->tun_t[k]->name, m ? "lanes off" : "coalescer",
-			       x->cpu_s_per_gb, x->pps / 1e6, x->writes_per_pkt, 100 * x->fwd_ratio,
-			       (unsigned long long)x->write_errors);
+			       x->cpu_s_per_gb, x->user_s_per_gb,
+			       x->cpu_s_per_gb - x->user_s_per_gb, x->pps / 1e6, x->writes_per_pkt,
+			       100 * x->fwd_ratio, (unsigned long long)x->write_errors);
 		}
 		printf("%-16s %-10s %9.3f %8.2f\n", "", "ratio",
 		       t->on.cpu_s_per_gb / t->off.cpu_s_per_gb, t->on.pps / t->off.pps);
@@ -690,13 +693,15 @@ static void print_json(const struct run *R)
 		const struct gro_result *g = &r->gro;
 		printf("  {\"name\": ");
 		jstr(r->t.name);
-		printf(", \"origin\": \"%s\", \"packets\": %u, \"bytes\": %llu, \"tcp4_only\": %s,\n",
+		printf(", \"origin\": \"%s\", \"packets\": %u, \"bytes\": %llu, \"tcp4_only\": "
+		       "%s,\n",
 		       r->t.origin, r->t.n, (unsigned long long)r->t.bytes, jb(r->t.all_tcp4));
 		printf("   \"coalescer\": {");
 		jsample("ns_per_pkt", &r->co);
 		printf(", \"mpps\": %.3f, \"writes_per_pkt\": %.5f, \"writes\": %llu, "
 		       "\"superpackets\": %llu, \"allocs\": %llu, \"payload_ok\": %s, "
-		       "\"seq_reversals_in\": %llu, \"seq_reversals_out\": %llu, \"failures\": %llu},\n",
+		       "\"seq_reversals_in\": %llu, \"seq_reversals_out\": %llu, \"failures\": "
+		       "%llu},\n",
 		       1e3 / r->co.med, r->ck.wpp, (unsigned long long)r->ck.writes,
 		       (unsigned long long)r->ck.superpackets, (unsigned long long)r->co_allocs,
 		       jb(r->ck.bytes_ok), (unsigned long long)r->ck.in_rev,
@@ -721,12 +726,14 @@ static void print_json(const struct run *R)
 		} else {
 			printf("{\"available\": true, \"lightweight\": {");
 			jsample("ns_per_pkt", &g->lw);
-			printf(", \"writes_per_pkt\": %.5f, \"seq_reversals\": %llu, \"payload_ok\": "
+			printf(", \"writes_per_pkt\": %.5f, \"seq_reversals\": %llu, "
+			       "\"payload_ok\": "
 			       "%s, \"merged\": %s}, \"heavyweight\": {",
 			       g->lw_wpp, (unsigned long long)g->lw_rev, jb(g->lw_bytes_ok),
 			       jb(g->lw_merged));
 			jsample("ns_per_pkt", &g->hw);
-			printf(", \"writes_per_pkt\": %.5f, \"seq_reversals\": %llu, \"payload_ok\": "
+			printf(", \"writes_per_pkt\": %.5f, \"seq_reversals\": %llu, "
+			       "\"payload_ok\": "
 			       "%s, \"merged\": %s}, \"faster_over_coalescer\": %.3f}}",
 			       g->hw_wpp, (unsigned long long)g->hw_rev, jb(g->hw_bytes_ok),
 			       jb(g->hw_merged), gro_best(g) / r->co.med);
@@ -746,7 +753,8 @@ static void print_json(const struct run *R)
 			printf("}");
 			continue;
 		}
-		printf(", \"available\": true, \"segments\": %u, \"bytes\": %zu, ", s->segs, s->bytes);
+		printf(", \"available\": true, \"segments\": %u, \"bytes\": %zu, ", s->segs,
+		       s->bytes);
 		jsample("ns_per_segment", &s->ns_per_seg);
 		printf(", \"allocs\": %llu}", (unsigned long long)s->allocs);
 	}
@@ -774,19 +782,25 @@ static void print_json(const struct run *R)
 		printf(", \"ran\": true, \"sink\": \"%s\"", t->sink);
 		for (int m = 0; m < 2; m++) {
 			const struct tun_mode *x = m ? &t->off : &t->on;
-			printf(", \"%s\": {\"cpu_s_per_gb\": %.5f, \"pps\": %.0f, \"writes_per_pkt\": "
-			       "%.5f, \"forwarded\": %.4f, \"write_errors\": %llu}",
-			       m ? "lanes_off" : "coalescer", x->cpu_s_per_gb, x->pps,
-			       x->writes_per_pkt, x->fwd_ratio, (unsigned long long)x->write_errors);
+			printf(", \"%s\": {\"cpu_s_per_gb\": %.5f, \"user_s_per_gb\": %.5f, "
+			       "\"pps\": %.0f, \"writes_per_pkt\": %.5f, \"forwarded\": %.4f, "
+			       "\"write_errors\": %llu}",
+			       m ? "lanes_off" : "coalescer", x->cpu_s_per_gb, x->user_s_per_gb,
+			       x->pps, x->writes_per_pkt, x->fwd_ratio,
+			       (unsigned long long)x->write_errors);
 		}
 		printf(", \"cpu_ratio\": %.4f, \"pps_ratio\": %.4f}",
 		       t->on.cpu_s_per_gb / t->off.cpu_s_per_gb, t->on.pps / t->off.pps);
 	}
 	printf("\n ],\n \"targets\": {\"bulk_within_2x_floor\": [%d, %d], "
-	       "\"bulk_3x_faster_than_rte_gro\": [%d, %d], \"rr64_over_one_flow\": %.4f, "
-	       "\"tun_cpu_fifth\": [%d, %d], \"allocations\": %llu}\n}\n",
-	       v.floor_met, v.floor_n, v.gro_met, v.gro_n, v.rr_known ? v.rr_ratio : 0.0,
-	       v.tun_met, v.tun_n, (unsigned long long)v.allocs);
+	       "\"bulk_3x_faster_than_rte_gro\": [%d, %d], \"rr64_over_one_flow\": ",
+	       v.floor_met, v.floor_n, v.gro_met, v.gro_n);
+	if (v.rr_known)
+		printf("%.4f", v.rr_ratio);
+	else
+		printf("null");
+	printf(", \"tun_cpu_fifth\": [%d, %d], \"allocations\": %llu}\n}\n", v.tun_met, v.tun_n,
+	       (unsigned long long)v.allocs);
 }
 
 static void usage(void)
@@ -803,7 +817,8 @@ static void usage(void)
 		"  --copy          copy each packet into its reserved buffer first\n"
 		"  --limit N       only the first N packets of each trace\n"
 		"  --no-dpdk       skip rte_gro\n"
-		"  --no-tun        skip the TUN part\n");
+		"  --no-tun        skip the TUN part\n"
+		"  --tun-only      only the TUN part\n");
 }
 
 static int parse_args(int argc, char **argv, struct opts *o)
@@ -829,6 +844,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->no_dpdk = 1;
 		else if (!strcmp(argv[i], "--no-tun"))
 			o->no_tun = 1;
+		else if (!strcmp(argv[i], "--tun-only"))
+			o->tun_only = 1;
 		else if (argv[i][0] != '-' && !o->dir)
 			o->dir = argv[i];
 		else
@@ -873,7 +890,7 @@ int main(int argc, char **argv)
 	}
 	R.dir = o->dir;
 	if (!R.dir)
-		R.dir = has_pcaps(TB_BENCH_TRACES_DIR)	  ? TB_BENCH_TRACES_DIR
+		R.dir = has_pcaps(TB_BENCH_TRACES_DIR)	   ? TB_BENCH_TRACES_DIR
 			: has_pcaps(TB_BENCH_EXAMPLES_DIR) ? TB_BENCH_EXAMPLES_DIR
 							   : NULL;
 	R.n = load_traces(o, R.dir, &R.res);
@@ -893,6 +910,8 @@ int main(int argc, char **argv)
 	if (o->profile)
 		return profile(&R);
 
+	if (o->tun_only)
+		goto tun;
 	if (!o->no_dpdk)
 		R.gro_up = gro_init(R.gro_why, sizeof(R.gro_why)) == 0;
 	else
@@ -913,7 +932,8 @@ int main(int argc, char **argv)
 		}
 		measure(floor_pass, &f, r->t.n, o->aux_secs, o->runs, &r->fl, &r->fl_allocs);
 		if (coal_open(&k, &r->t, TB_COALESCE_VERIFY_CSUM, o->copy) == 0) {
-			measure(coal_pass, &k, r->t.n, o->aux_secs, o->runs, &r->ver, &r->ver_allocs);
+			measure(coal_pass, &k, r->t.n, o->aux_secs, o->runs, &r->ver,
+				&r->ver_allocs);
 			r->fails += k.fails;
 			coal_close(&k);
 		}
@@ -934,6 +954,7 @@ int main(int argc, char **argv)
 		R.ncs = 3;
 	}
 
+tun:
 	/* Part 2: a TCP/IPv4, a TCP/IPv6 and a UDP trace into a real TUN. */
 	if (!o->no_tun) {
 		static const char *const pick[3][2] = {{"tcp4_bulk", "syn_tcp4_1flow"},

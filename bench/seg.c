@@ -91,7 +91,7 @@ static size_t build(uint8_t *p, int v6, int udp, struct tb_vnet_hdr *vh)
 	if (udp) {
 		l4[4] = (uint8_t)(l4len >> 8), l4[5] = (uint8_t)l4len;
 	} else {
-		l4[7] = 1;    /* seq */
+		l4[7] = 1;     /* seq */
 		l4[12] = 0x80; /* 32-byte header */
 		l4[13] = 0x18; /* ACK | PSH */
 		l4[14] = 1;
@@ -116,8 +116,8 @@ int seg_run(double secs, int runs, struct seg_result *r, int nr)
 		const char *what;
 		int v6, udp, into;
 	} kinds[] = {
-		{"TSO4 tb_segment", 0, 0, 0}, {"TSO4 tb_segment_into", 0, 0, 1},
-		{"TSO6 tb_segment", 1, 0, 0}, {"USO4 tb_segment", 0, 1, 0},
+		{"TSO4 tb_segment", 0, 0, 0},	   {"TSO4 tb_segment_into", 0, 0, 1},
+		{"TSO6 tb_segment", 1, 0, 0},	   {"USO4 tb_segment", 0, 1, 0},
 		{"USO4 tb_segment_into", 0, 1, 1}, {"USO6 tb_segment", 1, 1, 0},
 	};
 	uint8_t *pkt = malloc(65536), *out = malloc(2 * 65536);

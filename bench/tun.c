@@ -151,13 +151,15 @@ static int tw_write_gso(struct tb_writer *w, const struct tb_superpacket *sp)
 	return 0;
 }
 
-static uint64_t thread_cpu_ns(void)
+/* The calling thread's CPU time: total, and user alone in *user. */
+static uint64_t thread_cpu_ns(uint64_t *user)
 {
 	struct rusage ru;
 
 	getrusage(RUSAGE_THREAD, &ru);
-	return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * 1000000000u +
-	       ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000u;
+	*user = (uint64_t)ru.ru_utime.tv_sec * 1000000000u + (uint64_t)ru.ru_utime.tv_usec * 1000u;
+	return *user + (uint64_t)ru.ru_stime.tv_sec * 1000000000u +
+	       (uint64_t)ru.ru_stime.tv_usec * 1000u;
 }
 
 static void pass(struct tb_coalescer *c, const struct trace *t)
@@ -177,7 +179,7 @@ static int run_mode(struct tunw *tw, const struct trace *t, unsigned flags, doub
 	struct tb_coalescer_opts o = {.flags = flags};
 	struct tb_arena *a = tb_arena_create(0);
 	struct tb_coalescer *c = a ? tb_coalescer_create(&tw->w, a, &o) : NULL;
-	uint64_t cpu0, t0, wall, passes = 0, b0 = 0, p0 = 0, b1 = 0, p1 = 0;
+	uint64_t cpu0, cpu1, usr0, usr1, t0, wall, passes = 0, b0 = 0, p0 = 0, b1 = 0, p1 = 0;
 	struct tb_stats st;
 
 	memset(m, 0, sizeof(*m));
@@ -189,14 +191,16 @@ static int run_mode(struct tunw *tw, const struct trace *t, unsigned flags, doub
 	tb_coalescer_reset_stats(c);
 	tw->errs = 0;
 	dummy_tx(&b0, &p0);
-	cpu0 = thread_cpu_ns();
+	cpu0 = thread_cpu_ns(&usr0);
 	t0 = now_ns();
 	do {
 		pass(c, t);
 		passes++;
 		wall = now_ns() - t0;
 	} while (wall < (uint64_t)(secs * 1e9));
-	m->cpu_s_per_gb = (double)(thread_cpu_ns() - cpu0) / (double)(passes * t->bytes);
+	cpu1 = thread_cpu_ns(&usr1);
+	m->cpu_s_per_gb = (double)(cpu1 - cpu0) / (double)(passes * t->bytes);
+	m->user_s_per_gb = (double)(usr1 - usr0) / (double)(passes * t->bytes);
 	dummy_tx(&b1, &p1);
 	tb_coalescer_stats(c, &st);
 	m->pps = (double)(passes * t->n) / ((double)wall / 1e9);
@@ -235,8 +239,8 @@ static void add_routes(const struct trace *t)
 		if (v6) {
 			int o = 0;
 			for (int k = 0; k < 16; k += 2)
-				o += snprintf(txt + o, sizeof(txt) - (size_t)o, "%s%x", k ? ":" : "",
-					      a[k] << 8 | a[k + 1]);
+				o += snprintf(txt + o, sizeof(txt) - (size_t)o, "%s%x",
+					      k ? ":" : "", a[k] << 8 | a[k + 1]);
 			sh("ip -n %s -6 route add %s/128 dev " DUMMY_NAME, ns_name, txt);
 		} else {
 			snprintf(txt, sizeof(txt), "%u.%u.%u.%u", a[0], a[1], a[2], a[3]);
