@@ -6,7 +6,7 @@ CMAKE_FLAGS ?=
 BUILD_DEPS = cmake make gcc pkg-config libcmocka-dev libpcap-dev
 TEST_DEPS = $(BUILD_DEPS) iproute2 clang libclang-rt-14-dev iperf3 tcpdump python3
 
-.PHONY: all deps test demo bench fuzz install clean format
+.PHONY: all deps test demo bench fuzz fuzz-build fuzz-regress memcheck install clean format
 
 all: deps
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS)
@@ -21,6 +21,7 @@ test:
 	cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DTB_SANITIZE=ON $(CMAKE_FLAGS)
 	cmake --build build-test -j$(JOBS)
 	cd build-test && ctest --output-on-failure --timeout 900
+	@$(MAKE) --no-print-directory fuzz-regress
 
 demo: all
 	@scripts/demo.sh build/tools/tunbatch
@@ -35,6 +36,31 @@ bench:
 	cmake --build build-bench -j$(JOBS)
 	@scripts/bench.sh build-bench $(BENCH_ARGS)
 
+# libFuzzer targets (clang): fuzz/fuzz_*.c, corpora in fuzz/corpus/<target>/.
+FUZZ_TIME ?= 60
+FUZZ_DEPS = cmake make pkg-config libpcap-dev clang libclang-rt-14-dev
+
+fuzz-build:
+	@scripts/deps.sh $(FUZZ_DEPS)
+	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTB_FUZZ=ON -DTB_TESTS=OFF $(CMAKE_FLAGS)
+	cmake --build build-fuzz -j$(JOBS) --target fuzz_targets
+
+# Every target for FUZZ_TIME seconds, one after the other.
+fuzz: fuzz-build
+	fuzz/run.sh build-fuzz $(FUZZ_TIME)
+
+# Every target over its corpus (part of make test); in CI (CI=true) each also fuzzes 30 s.
+fuzz-regress: fuzz-build
+	fuzz/run.sh build-fuzz regress
+	@if [ "$(CI)" = true ]; then fuzz/run.sh build-fuzz 30; fi
+
+# valgrind memcheck of the unit tests and the CLI (no sanitizers): zero errors, zero leaks.
+memcheck:
+	@scripts/deps.sh $(BUILD_DEPS) valgrind
+	cmake -S . -B build-memcheck -DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS)
+	cmake --build build-memcheck -j$(JOBS)
+	scripts/memcheck.sh build-memcheck
+
 install: all
 	cmake --install build
 
@@ -42,4 +68,4 @@ format:
 	clang-format -i include/*.h src/*.c src/*.h tools/*.c tests/*.c tests/*.h bench/*.c fuzz/*.c examples/*.c 2>/dev/null || true
 
 clean:
-	rm -rf build build-test build-bench build-fuzz
+	rm -rf build build-test build-bench build-fuzz build-memcheck
