@@ -54,6 +54,24 @@ void measure(uint64_t (*pass)(void *ctx), void *ctx, uint64_t units_per_pass, do
 	     struct sample *s, uint64_t *allocs);
 
 /*
+ * The same, one run at a time, so that the runs of several loops can be
+ * interleaved: a change in the machine's load then hits all of them alike.
+ */
+struct timer {
+	uint64_t (*pass)(void *ctx);
+	void *ctx;
+	uint64_t units;
+	double secs;
+	int runs;
+	double v[MAX_RUNS];
+	uint64_t allocs;
+};
+void timer_run(struct timer *t); /* the first run warms up first */
+void timer_sample(struct sample *s, const struct timer *t);
+/* Median and range of a over b, run by run. */
+void sample_ratio(struct sample *s, const struct timer *a, const struct timer *b);
+
+/*
  * Follows each flow's sequence numbers through a stream of output packets
  * (IP headers first) and counts the times one goes backwards, plus the
  * payload bytes seen.
@@ -85,7 +103,16 @@ struct gro_result {
 };
 /* 0 when EAL came up; fills why otherwise. */
 int gro_init(char *why, size_t whylen);
-void gro_run(const struct trace *t, double secs, int runs, struct gro_result *r);
+/*
+ * Prepares t's mbufs, runs one checked pass per mode (filling r's writes,
+ * reversals, bytes and merged fields) and gives the pass functions and
+ * contexts of both modes for struct timer. NULL (and r->why) when it can't.
+ */
+struct gro_bench;
+struct gro_bench *gro_open(const struct trace *t, struct gro_result *r);
+uint64_t gro_pass(void *mode_ctx);
+void *gro_mode(struct gro_bench *g, int heavy);
+void gro_close(struct gro_bench *g);
 void gro_fini(void);
 
 /* Segmentation (seg.c): ns per segment of 45-segment superpackets. */

@@ -55,6 +55,41 @@ void measure(uint64_t (*pass)(void *ctx), void *ctx, uint64_t units_per_pass, do
 	sample_from(s, v, runs);
 }
 
+void timer_run(struct timer *t)
+{
+	uint64_t a0, timed = 0, n = 0, want = (uint64_t)(t->secs * 1e9);
+
+	if (t->runs >= MAX_RUNS)
+		return;
+	if (t->runs == 0)
+		t->pass(t->ctx);
+	a0 = alloc_count();
+	do {
+		timed += t->pass(t->ctx);
+		n++;
+	} while (timed < want);
+	t->allocs += alloc_count() - a0;
+	t->v[t->runs++] = (double)timed / (double)(n * t->units);
+}
+
+void timer_sample(struct sample *s, const struct timer *t)
+{
+	double v[MAX_RUNS];
+
+	memcpy(v, t->v, sizeof(double) * (size_t)t->runs);
+	sample_from(s, v, t->runs);
+}
+
+void sample_ratio(struct sample *s, const struct timer *a, const struct timer *b)
+{
+	double v[MAX_RUNS];
+	int n = a->runs < b->runs ? a->runs : b->runs;
+
+	for (int i = 0; i < n; i++)
+		v[i] = a->v[i] / b->v[i];
+	sample_from(s, v, n);
+}
+
 void seqtrack_init(struct seqtrack *t)
 {
 	memset(t, 0, sizeof(*t));

@@ -115,14 +115,19 @@ struct groctx {
 	struct seqtrack *check; /* set for the untimed checking pass */
 };
 
+struct gro_bench {
+	struct groctx mode[2]; /* lightweight, heavyweight: same mbufs */
+	struct rte_mbuf **m;
+	uint32_t n;
+};
+
 static const uint8_t eth_hdr[ETH_LEN] = {2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00};
 
 /* Gives packet i back its original shape: GRO trims, chains and patches. */
-static inline void reprep(struct groctx *g, uint32_t i)
+static inline void reprep(const struct trace *t, struct rte_mbuf *m, uint32_t i)
 {
-	struct rte_mbuf *m = g->m[i];
-	const uint8_t *ip = g->t->pkts[i].data;
-	uint32_t len = g->t->pkts[i].len;
+	const uint8_t *ip = t->pkts[i].data;
+	uint32_t len = t->pkts[i].len;
 	unsigned l3 = (ip[0] & 15u) * 4, l4 = (ip[l3 + 12] >> 4) * 4u;
 	uint8_t *d;
 
@@ -150,7 +155,7 @@ static void check_out(struct groctx *g, struct rte_mbuf **out, unsigned n)
 	}
 }
 
-static uint64_t gro_pass(void *arg)
+uint64_t gro_pass(void *arg)
 {
 	struct groctx *g = arg;
 	struct rte_mbuf *burst[BENCH_BATCH], *out[BENCH_BATCH];
@@ -162,7 +167,7 @@ static uint64_t gro_pass(void *arg)
 		uint64_t t0, t1;
 
 		for (uint16_t j = 0; j < cnt; j++) {
-			reprep(g, i + j);
+			reprep(g->t, g->m[i + j], i + j);
 			burst[j] = g->m[i + j];
 		}
 		if (!g->heavy) {
@@ -189,80 +194,103 @@ static uint64_t gro_pass(void *arg)
 	return (uint64_t)((double)cycles * ns_per_cycle);
 }
 
-void gro_run(const struct trace *t, double secs, int runs, struct gro_result *r)
+void *gro_mode(struct gro_bench *b, int heavy)
+{
+	return &b->mode[heavy != 0];
+}
+
+void gro_close(struct gro_bench *b)
+{
+	if (!b)
+		return;
+	if (b->mode[1].hw)
+		rte_gro_ctx_destroy(b->mode[1].hw);
+	for (uint32_t i = 0; i < b->n; i++) {
+		if (!b->m[i])
+			continue;
+		reprep(b->mode[0].t, b->m[i], i); /* unchain before giving the mbufs back */
+		rte_pktmbuf_free(b->m[i]);
+	}
+	free(b->m);
+	free(b);
+}
+
+struct gro_bench *gro_open(const struct trace *t, struct gro_result *r)
 {
 	static struct seqtrack in, out;
-	struct groctx g;
+	struct gro_bench *b;
+	struct rte_gro_param hp;
 
 	memset(r, 0, sizeof(*r));
-	memset(&g, 0, sizeof(g));
 	if (!pool || t->n > POOL_MBUFS) {
 		snprintf(r->why, sizeof(r->why), "not available: %s",
 			 pool ? "trace longer than the mbuf pool" : "no EAL");
-		return;
+		return NULL;
 	}
-	g.t = t;
-	g.m = calloc(t->n, sizeof(*g.m));
-	if (!g.m || rte_pktmbuf_alloc_bulk(pool, g.m, t->n)) {
+	b = calloc(1, sizeof(*b));
+	if (!b || !(b->m = calloc(t->n, sizeof(*b->m))) ||
+	    rte_pktmbuf_alloc_bulk(pool, b->m, t->n)) {
 		snprintf(r->why, sizeof(r->why), "not available: out of mbufs");
-		free(g.m);
-		return;
+		if (b)
+			free(b->m);
+		free(b);
+		return NULL;
 	}
+	b->n = t->n;
 	for (uint32_t i = 0; i < t->n; i++) {
-		/* Payload once; reprep restores the headers every burst. */
-		uint8_t *d = rte_pktmbuf_mtod(g.m[i], uint8_t *);
+		/* Payload once; reprep restores the headers before every burst. */
 		if (t->pkts[i].len + ETH_LEN > BUF_ROOM) {
 			snprintf(r->why, sizeof(r->why), "not available: packet too long");
-			goto out;
+			goto fail;
 		}
-		memcpy(d + ETH_LEN, t->pkts[i].data, t->pkts[i].len);
+		memcpy(rte_pktmbuf_mtod(b->m[i], uint8_t *) + ETH_LEN, t->pkts[i].data,
+		       t->pkts[i].len);
 	}
-	g.lw.gro_types = RTE_GRO_TCP_IPV4;
-	g.lw.max_flow_num = BENCH_BATCH;
-	g.lw.max_item_per_flow = 2; /* with the flow count: a table of 128 items, >= a burst */
-	g.lw.socket_id = (uint16_t)rte_socket_id();
-	{
-		struct rte_gro_param hp = g.lw;
-		hp.max_flow_num = 128;
-		hp.max_item_per_flow = BENCH_BATCH;
-		g.hw = rte_gro_ctx_create(&hp);
+	for (int h = 0; h < 2; h++) {
+		struct groctx *g = &b->mode[h];
+		g->t = t;
+		g->m = b->m;
+		g->heavy = h;
+		g->lw.gro_types = RTE_GRO_TCP_IPV4;
+		/* With 2 items per flow: a table of 128 items, more than a burst. */
+		g->lw.max_flow_num = BENCH_BATCH;
+		g->lw.max_item_per_flow = 2;
+		g->lw.socket_id = (uint16_t)rte_socket_id();
 	}
-	if (!g.hw) {
+	hp = b->mode[1].lw;
+	hp.max_flow_num = 128;
+	hp.max_item_per_flow = BENCH_BATCH;
+	b->mode[1].hw = rte_gro_ctx_create(&hp);
+	if (!b->mode[1].hw) {
 		snprintf(r->why, sizeof(r->why), "not available: rte_gro_ctx_create failed");
-		goto out;
+		goto fail;
 	}
 	r->available = 1;
 	seqtrack_init(&in);
 	for (uint32_t i = 0; i < t->n; i++)
 		seqtrack_pkt(&in, t->pkts[i].data, t->pkts[i].len, t->pkts[i].len);
-	for (int heavy = 0; heavy < 2; heavy++) {
-		g.heavy = heavy;
+	for (int h = 0; h < 2; h++) {
+		struct groctx *g = &b->mode[h];
 		/* One checked pass, untimed: writes, payload bytes, order. */
 		seqtrack_init(&out);
-		g.check = &out;
-		g.outs = 0;
-		gro_pass(&g);
-		g.check = NULL;
-		if (heavy) {
-			r->hw_wpp = (double)g.outs / t->n;
+		g->check = &out;
+		g->outs = 0;
+		gro_pass(g);
+		g->check = NULL;
+		if (h) {
+			r->hw_wpp = (double)g->outs / t->n;
 			r->hw_rev = out.reversals;
 			r->hw_bytes_ok = out.payload == in.payload;
-			r->hw_merged = g.outs < t->n;
-			measure(gro_pass, &g, t->n, secs, runs, &r->hw, NULL);
+			r->hw_merged = g->outs < t->n;
 		} else {
-			r->lw_wpp = (double)g.outs / t->n;
+			r->lw_wpp = (double)g->outs / t->n;
 			r->lw_rev = out.reversals;
 			r->lw_bytes_ok = out.payload == in.payload;
-			r->lw_merged = g.outs < t->n;
-			measure(gro_pass, &g, t->n, secs, runs, &r->lw, NULL);
+			r->lw_merged = g->outs < t->n;
 		}
 	}
-out:
-	if (g.hw)
-		rte_gro_ctx_destroy(g.hw);
-	for (uint32_t i = 0; i < t->n; i++) {
-		reprep(&g, i); /* unchain before giving the mbufs back */
-		rte_pktmbuf_free(g.m[i]);
-	}
-	free(g.m);
+	return b;
+fail:
+	gro_close(b);
+	return NULL;
 }

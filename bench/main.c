@@ -331,6 +331,8 @@ struct result {
 	struct check_result ck, ver_ck;
 	struct gro_result gro;
 	int gro_ran;
+	/* run-by-run ratios: coalescer/floor, verify/plain, rte_gro's faster/coalescer */
+	struct sample x_floor, x_verify, x_gro;
 };
 
 static int has_pcaps(const char *dir)
@@ -424,11 +426,6 @@ struct run {
 	int ntun;
 };
 
-static double gro_best(const struct gro_result *g)
-{
-	return g->lw.med < g->hw.med ? g->lw.med : g->hw.med;
-}
-
 static uint64_t total_allocs(const struct run *R)
 {
 	uint64_t a = 0;
@@ -463,10 +460,10 @@ static void judge(const struct run *R, struct verdicts *v)
 		if (!is_bulk(r->t.name))
 			continue;
 		v->floor_n++;
-		v->floor_met += r->co.med <= 2 * r->fl.med;
+		v->floor_met += r->x_floor.med <= 2;
 		if (r->gro_ran && r->gro.available) {
 			v->gro_n++;
-			v->gro_met += gro_best(&r->gro) >= 3 * r->co.med;
+			v->gro_met += r->x_gro.med >= 3;
 		}
 	}
 	if (one && rr) {
@@ -549,9 +546,9 @@ static void print_table(const struct run *R)
 			snprintf(b, sizeof(b), "[%.2f-%.2f]", g->hw.min, g->hw.max);
 			printf("%-16s %7.2f %7.2f %-15s %7.2f %-15s %6.2f %7.4f %7.4f %7.4f %6llu "
 			       "%6llu %5s\n",
-			       r->t.name, r->co.med, g->lw.med, a, g->hw.med, b,
-			       gro_best(g) / r->co.med, r->ck.wpp, g->lw_wpp, g->hw_wpp,
-			       (unsigned long long)g->lw_rev, (unsigned long long)g->hw_rev,
+			       r->t.name, r->co.med, g->lw.med, a, g->hw.med, b, r->x_gro.med,
+			       r->ck.wpp, g->lw_wpp, g->hw_wpp, (unsigned long long)g->lw_rev,
+			       (unsigned long long)g->hw_rev,
 			       g->lw_bytes_ok && g->hw_bytes_ok ? "ok" : "DIFF");
 		}
 		for (int i = 0; i < R->n; i++) {
@@ -708,14 +705,15 @@ static void print_json(const struct run *R)
 		       (unsigned long long)r->ck.out_rev, (unsigned long long)r->fails);
 		printf("   \"floor\": {");
 		jsample("ns_per_pkt", &r->fl);
-		printf(", \"allocs\": %llu, \"coalescer_over_floor\": %.3f},\n",
-		       (unsigned long long)r->fl_allocs, r->co.med / r->fl.med);
+		printf(", \"allocs\": %llu, ", (unsigned long long)r->fl_allocs);
+		jsample("coalescer_over_floor", &r->x_floor);
+		printf("},\n");
 		printf("   \"verify_csum\": {");
 		jsample("ns_per_pkt", &r->ver);
-		printf(", \"allocs\": %llu, \"writes_per_pkt\": %.5f, \"payload_ok\": %s, "
-		       "\"over_plain\": %.3f},\n",
-		       (unsigned long long)r->ver_allocs, r->ver_ck.wpp, jb(r->ver_ck.bytes_ok),
-		       r->ver.med / r->co.med);
+		printf(", \"allocs\": %llu, \"writes_per_pkt\": %.5f, \"payload_ok\": %s, ",
+		       (unsigned long long)r->ver_allocs, r->ver_ck.wpp, jb(r->ver_ck.bytes_ok));
+		jsample("over_plain", &r->x_verify);
+		printf("},\n");
 		printf("   \"rte_gro\": ");
 		if (!r->gro_ran) {
 			printf("null}");
@@ -734,9 +732,11 @@ static void print_json(const struct run *R)
 			jsample("ns_per_pkt", &g->hw);
 			printf(", \"writes_per_pkt\": %.5f, \"seq_reversals\": %llu, "
 			       "\"payload_ok\": "
-			       "%s, \"merged\": %s}, \"faster_over_coalescer\": %.3f}}",
+			       "%s, \"merged\": %s}, ",
 			       g->hw_wpp, (unsigned long long)g->hw_rev, jb(g->hw_bytes_ok),
-			       jb(g->hw_merged), gro_best(g) / r->co.med);
+			       jb(g->hw_merged));
+			jsample("faster_over_coalescer", &r->x_gro);
+			printf("}}");
 		}
 		printf("%s\n", i + 1 < R->n ? "," : "");
 	}
@@ -919,28 +919,61 @@ int main(int argc, char **argv)
 
 	for (int i = 0; i < R.n; i++) {
 		struct result *r = &R.res[i];
-		struct coal k;
+		struct coal k, kv;
 		struct floorctx f = {&r->t, 0};
+		struct gro_bench *gb = NULL;
+		struct timer tc = {coal_pass, &k, r->t.n, o->secs, 0, {0}, 0};
+		struct timer tf = {floor_pass, &f, r->t.n, o->aux_secs, 0, {0}, 0};
+		struct timer tv = {coal_pass, &kv, r->t.n, o->aux_secs, 0, {0}, 0};
+		struct timer tl = {gro_pass, NULL, r->t.n, o->aux_secs, 0, {0}, 0};
+		struct timer th = tl;
 
-		progress(&R, "coalescer", r->t.name);
+		progress(&R, "trace", r->t.name);
 		check_trace(&r->t, 0, &r->ck);
 		check_trace(&r->t, TB_COALESCE_VERIFY_CSUM, &r->ver_ck);
-		if (coal_open(&k, &r->t, 0, o->copy) == 0) {
-			measure(coal_pass, &k, r->t.n, o->secs, o->runs, &r->co, &r->co_allocs);
-			r->fails += k.fails;
-			coal_close(&k);
-		}
-		measure(floor_pass, &f, r->t.n, o->aux_secs, o->runs, &r->fl, &r->fl_allocs);
-		if (coal_open(&k, &r->t, TB_COALESCE_VERIFY_CSUM, o->copy) == 0) {
-			measure(coal_pass, &k, r->t.n, o->aux_secs, o->runs, &r->ver,
-				&r->ver_allocs);
-			r->fails += k.fails;
-			coal_close(&k);
+		if (coal_open(&k, &r->t, 0, o->copy) ||
+		    coal_open(&kv, &r->t, TB_COALESCE_VERIFY_CSUM, o->copy)) {
+			fprintf(stderr, "tb_bench: out of memory\n");
+			return 1;
 		}
 		if (R.gro_up && r->t.all_tcp4) {
-			progress(&R, "rte_gro", r->t.name);
-			gro_run(&r->t, o->aux_secs, o->runs, &r->gro);
 			r->gro_ran = 1;
+			gb = gro_open(&r->t, &r->gro);
+			if (gb) {
+				tl.ctx = gro_mode(gb, 0);
+				th.ctx = gro_mode(gb, 1);
+			}
+		}
+		/* Run by run, every loop in turn: the ratios compare like with like. */
+		for (int run = 0; run < o->runs; run++) {
+			timer_run(&tc);
+			timer_run(&tf);
+			timer_run(&tv);
+			if (gb) {
+				timer_run(&tl);
+				timer_run(&th);
+			}
+		}
+		timer_sample(&r->co, &tc);
+		timer_sample(&r->fl, &tf);
+		timer_sample(&r->ver, &tv);
+		r->co_allocs = tc.allocs;
+		r->fl_allocs = tf.allocs;
+		r->ver_allocs = tv.allocs;
+		sample_ratio(&r->x_floor, &tc, &tf);
+		sample_ratio(&r->x_verify, &tv, &tc);
+		r->fails = k.fails + kv.fails;
+		coal_close(&k);
+		coal_close(&kv);
+		if (gb) {
+			double v[MAX_RUNS];
+			timer_sample(&r->gro.lw, &tl);
+			timer_sample(&r->gro.hw, &th);
+			for (int run = 0; run < o->runs; run++)
+				v[run] =
+					(tl.v[run] < th.v[run] ? tl.v[run] : th.v[run]) / tc.v[run];
+			sample_from(&r->x_gro, v, o->runs);
+			gro_close(gb);
 		}
 	}
 	if (R.gro_up)
