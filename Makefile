@@ -21,7 +21,7 @@ test:
 	cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DTB_SANITIZE=ON $(CMAKE_FLAGS)
 	cmake --build build-test -j$(JOBS)
 	cd build-test && ctest --output-on-failure --timeout 900
-	@$(MAKE) --no-print-directory fuzz-regress
+	@$(MAKE) --no-print-directory fuzz-regress memcheck
 
 demo: all
 	@scripts/demo.sh build/tools/tunbatch

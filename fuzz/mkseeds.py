@@ -198,5 +198,126 @@ def coalesce_seeds():
         write("coalesce", name + "-verify", bytes([4, 0x80]) + body + C_FLUSH + body)
 
 
+# --- segment: virtio header + packet ---------------------------------------
+
+def vnet(flags=0, gso=0, hdr_len=0, gso_size=0, start=0, off=0):
+    return struct.pack("<BBHHHH", flags, gso, hdr_len, gso_size, start, off)
+
+
+def pseudo_fold(pkt, ip_len, proto):
+    l4len = len(pkt) - ip_len
+    if pkt[0] >> 4 == 4:
+        ps = pkt[12:20] + struct.pack("!BBH", 0, proto, l4len)
+    else:
+        ps = pkt[8:40] + struct.pack("!IxxxB", l4len, proto)
+    return (~csum(ps)) & 0xFFFF  # folded sum, not inverted
+
+
+def hdr_lens(p):
+    ip_len = (p[0] & 15) * 4 if p[0] >> 4 == 4 else 40
+    proto = p[9] if p[0] >> 4 == 4 else p[6]
+    l4_len = (p[ip_len + 12] >> 4) * 4 if proto == 6 else 8
+    return ip_len, proto, l4_len
+
+
+def partial(p):
+    """The packet as the kernel hands it over with NEEDS_CSUM."""
+    ip_len, proto, _ = hdr_lens(p)
+    off = ip_len + (16 if proto == 6 else 6)
+    p = p[:off] + struct.pack("!H", pseudo_fold(p, ip_len, proto)) + p[off + 2:]
+    return vnet(1, 0, 0, 0, ip_len, off - ip_len) + p
+
+
+def superpacket(pkts, ecn=False):
+    """What the kernel would hand over for these same-flow packets."""
+    first = pkts[0]
+    ip_len, proto, l4_len = hdr_lens(first)
+    hl = ip_len + l4_len
+    sp = bytearray(first[:hl] + b"".join(p[hl:] for p in pkts))
+    if sp[0] >> 4 == 4:
+        sp[2:4] = struct.pack("!H", len(sp))
+        sp[10:12] = b"\0\0"
+        sp[10:12] = struct.pack("!H", csum(bytes(sp[:ip_len])))
+        gso = 1 if proto == 6 else 5
+    else:
+        sp[4:6] = struct.pack("!H", len(sp) - 40)
+        gso = 4 if proto == 6 else 5
+    if proto == 17:
+        sp[ip_len + 4:ip_len + 6] = struct.pack("!H", len(sp) - ip_len)
+    off = 16 if proto == 6 else 6
+    sp[ip_len + off:ip_len + off + 2] = struct.pack("!H", pseudo_fold(bytes(sp), ip_len, proto))
+    return vnet(1, gso | (0x80 if ecn else 0), hl, len(pkts[0]) - hl, ip_len, off) + bytes(sp)
+
+
+def segment_seeds():
+    for name, n in (("tcp4_bulk", 10), ("tcp6_bulk", 10), ("udp4_fixed", 10), ("udp6_fixed", 10),
+                    ("tcp4_4flows", 3)):
+        path = os.path.join(TRACES, name + ".pcap")
+        if not os.path.exists(path):
+            continue
+        pkts = read_pcap(path, n)
+        write("segment", name + "-super", superpacket(pkts))
+        write("segment", name + "-plain", vnet() + pkts[0])
+        write("segment", name + "-partial", partial(pkts[0]))
+    seeds = {
+        "tcp4-small": superpacket([tcp4(1 + 100 * i, 100) for i in range(5)] + [tcp4(501, 37, flags=0x19)]),
+        "tcp4-cwr-ecn": superpacket([tcp4(1, 100, flags=0xd0)] + [tcp4(101 + 100 * i, 100, flags=0x50) for i in range(3)], ecn=True),
+        "tcp4-ipopt": superpacket([ip4(6, tcp(V4A, V4B, 1, 2, 1 + 64 * i, 9, 0x10, PAY[:64]), opts=b"\x01\x01\x01\x00") for i in range(3)]),
+        "tcp4-tsopt": superpacket([ip4(6, tcp(V4A, V4B, 1, 2, 1 + 64 * i, 9, 0x10, PAY[:64], opts=b"\x01\x01\x08\x0a" + b"\0" * 8)) for i in range(3)]),
+        "tcp6-small": superpacket([tcp6(1 + 90 * i, 90) for i in range(4)]),
+        "udp4-small": superpacket([udp4(50)] * 4 + [udp4(7)]),
+        "udp6-small": superpacket([udp6(50)] * 3),
+        "gso-size-1": vnet(1, 1, 40, 1, 20, 16) + tcp4(1, 20),
+        "udp6-partial": partial(udp6(33)),
+        "tcp6-ext-partial": vnet(1, 0, 0, 0, 48, 16) + ip6(0, ext(6, 0) + tcp(V6A, V6B, 1, 2, 3, 4, 0x10, PAY[:20])),
+        "icmp-plain": vnet() + ip4(1, b"\x08\0\0\0" + PAY[:56]),
+        "empty": vnet(),
+        "bad-flags": vnet(0x84) + tcp4(1, 10),
+        "bad-gso-type": vnet(1, 3, 40, 10, 20, 16) + udp4(100),
+        "gso-size-0": vnet(1, 1, 40, 0, 20, 16) + tcp4(1, 100),
+        "csum-start-past": vnet(1, 0, 0, 0, 500, 16) + tcp4(1, 100),
+        "csum-offset-past": vnet(1, 0, 0, 0, 20, 0xfff0) + tcp4(1, 100),
+        "gso-v6-on-v4": vnet(1, 4, 40, 50, 20, 16) + tcp4(1, 200),
+        "gso-udp-on-tcp": vnet(1, 5, 28, 50, 20, 6) + tcp4(1, 200),
+        "gso-no-payload": vnet(1, 1, 40, 50, 20, 16) + tcp4(1, 0),
+        "ihl-4": vnet(1, 1, 40, 50, 20, 16) + b"\x44" + tcp4(1, 200)[1:],
+        "len-lies": vnet(1, 1, 40, 50, 20, 16) + tcp4(1, 200)[:150],
+        "doff-4": vnet(1, 1, 40, 50, 20, 16) + tcp4(1, 200)[:32] + b"\x40" + tcp4(1, 200)[33:],
+        "udp-len-0": vnet(1, 5, 28, 50, 20, 6) + udp4(200)[:24] + b"\0\0" + udp4(200)[26:],
+        "frag": vnet(1, 1, 40, 50, 20, 16) + ip4(6, tcp(V4A, V4B, 1, 2, 3, 4, 0x10, PAY[:200]), df=False, frag=0x2000),
+        "version-5": vnet(1, 1, 40, 50, 20, 16) + b"\x55" + tcp4(1, 200)[1:],
+        "trunc-ip": vnet(1, 1, 40, 50, 20, 16) + tcp4(1, 200)[:19],
+        "jumbo": vnet(1, 4, 60, 50, 40, 16) + tcp6(1, 200)[:4] + b"\0\0" + tcp6(1, 200)[6:],
+        "big": superpacket([tcp4(1 + 1400 * i, 1400) for i in range(46)]),
+    }
+    for name, data in seeds.items():
+        write("segment", name, data)
+
+
+# --- tun_reader: datagrams as TUN delivers them ----------------------------
+
+def r_dgrams(opts, dgrams):
+    return bytes([opts]) + b"".join(struct.pack("!I", len(d))[1:] + d for d in dgrams)
+
+
+def tun_reader_seeds():
+    good = [superpacket([tcp4(1 + 100 * i, 100) for i in range(5)]), partial(udp6(33)),
+            vnet() + ip4(1, b"\x08\0\0\0" + PAY[:56]), superpacket([udp4(50)] * 4)]
+    bad = [vnet(0x84) + tcp4(1, 10), vnet(1, 1, 40, 0, 20, 16) + tcp4(1, 100),
+           vnet(1, 0, 0, 0, 500, 16) + tcp4(1, 100), b"\x01\x01\x28",
+           vnet(1, 1, 40, 50, 20, 16) + tcp4(1, 200)[:150]]
+    write("tun_reader", "good", r_dgrams(0, good))
+    write("tun_reader", "mixed", r_dgrams(0, [good[0], bad[0], good[1], bad[1], bad[3], good[2],
+                                            bad[2], bad[4], good[3]]))
+    write("tun_reader", "one-per-read", r_dgrams(2, good + bad))
+    write("tun_reader", "small-buffer", r_dgrams(8 | 4, good * 3))
+    write("tun_reader", "plain", r_dgrams(1, [tcp4(1, 100), b"\x45", udp6(20)]))
+    write("tun_reader", "big", r_dgrams(8, [vnet() + b"\x45" + b"\0" * 65700, good[1],
+                                         superpacket([tcp4(1 + 1400 * i, 1400) for i in range(46)])]))
+    write("tun_reader", "big-plain", r_dgrams(1 | 16, [b"\x60" * 65650, tcp4(1, 100)]))
+
+
 if __name__ == "__main__":
     coalesce_seeds()
+    segment_seeds()
+    tun_reader_seeds()

@@ -26,6 +26,7 @@ for bin in "$build"/fuzz/fuzz_*; do
 	case $t in
 	coalesce) opts="-max_len=65536" ;;
 	pcap) opts="-max_len=65536" ;;
+	tun_reader) opts="-max_len=140000" ;;
 	*) opts="-max_len=65546" ;; # virtio header + a 64 KiB packet
 	esac
 	mkdir -p "$build/fuzz/artifacts"
