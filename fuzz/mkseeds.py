@@ -317,7 +317,80 @@ def tun_reader_seeds():
     write("tun_reader", "big-plain", r_dgrams(1 | 16, [b"\x60" * 65650, tcp4(1, 100)]))
 
 
+# --- pcap: capture files for the CLI's reader --------------------------------
+
+def pcap_file(linktype, frames, snap=65535, magic=0xA1B2C3D4, endian="<", origlen=None):
+    out = struct.pack(endian + "IHHiIII", magic, 2, 4, 0, 0, snap, linktype)
+    for i, f in enumerate(frames):
+        out += struct.pack(endian + "IIII", 1700000000, i, len(f),
+                           origlen if origlen is not None else len(f)) + f
+    return out
+
+
+def pcapng_file(linktype, frames):
+    def block(btype, body):
+        body += b"\0" * (-len(body) % 4)
+        return struct.pack("<II", btype, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+    out = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    out += block(1, struct.pack("<HHI", linktype, 0, 65535))
+    for f in frames:
+        out += block(6, struct.pack("<IIIII", 0, 0, 0, len(f), len(f)) + f)
+    return out
+
+
+def eth(p, tags=()):
+    et = 0x0800 if p[0] >> 4 == 4 else 0x86DD
+    h = b"\x02\0\0\0\0\x02\x02\0\0\0\0\x01"
+    for t in tags:
+        h += struct.pack("!HH", t, 5)
+    return h + struct.pack("!H", et) + p
+
+
+def sll(p):
+    et = 0x0800 if p[0] >> 4 == 4 else 0x86DD
+    return struct.pack("!HHH8sH", 0, 1, 6, b"\x02\0\0\0\0\x01\0\0", et) + p
+
+
+def sll2(p):
+    et = 0x0800 if p[0] >> 4 == 4 else 0x86DD
+    return struct.pack("!HHIHBB8s", et, 0, 2, 1, 0, 6, b"\x02\0\0\0\0\x01\0\0") + p
+
+
+def pcap_seeds():
+    for name in ("tcp4_bulk", "tcp6_bulk", "mixed", "tcp4_bidir"):
+        path = os.path.join(TRACES, name + ".pcap")
+        if os.path.exists(path):
+            write("pcap", name, pcap_file(101, read_pcap(path, 6)))
+    pk = [tcp4(1, 100), tcp4(101, 100), udp6(50), ip4(1, b"\x08\0\0\0" + PAY[:20])]
+    seeds = {
+        "raw": pcap_file(101, pk),
+        "ipv4-dlt": pcap_file(228, pk[:2]),
+        "ipv6-dlt": pcap_file(229, pk[2:3]),
+        "eth": pcap_file(1, [eth(p) for p in pk] + [b"\xff" * 12 + b"\x08\x06" + b"\0" * 28]),
+        "eth-vlan": pcap_file(1, [eth(pk[0], (0x8100,)), eth(pk[2], (0x88A8, 0x8100)),
+                                  eth(pk[1], (0x8100,) * 5), eth(pk[0], (0x8100,))[:16]]),
+        "eth-short": pcap_file(1, [eth(pk[0])[:n] for n in (0, 6, 13, 14, 15)]),
+        "sll": pcap_file(113, [sll(p) for p in pk] + [sll(pk[0])[:15]]),
+        "sll2": pcap_file(276, [sll2(p) for p in pk] + [sll2(pk[0])[:19]]),
+        "unknown-link": pcap_file(105, pk),
+        "big-endian": pcap_file(101, pk, endian=">"),
+        "nanosecond": pcap_file(101, pk, magic=0xA1B23C4D),
+        "snaplen-small": pcap_file(101, pk, snap=64),
+        "snap-cut": pcap_file(101, [p[:60] for p in pk], origlen=140),
+        "truncated-record": pcap_file(101, pk)[:-30],
+        "truncated-header": pcap_file(101, pk)[:20],
+        "record-huge": pcap_file(101, pk[:1])[:24] + struct.pack("<IIII", 0, 0, 0x7FFFFFFF, 0x7FFFFFFF) + pk[0],
+        "empty-file": b"",
+        "no-records": pcap_file(101, []),
+        "pcapng-raw": pcapng_file(101, pk),
+        "pcapng-eth": pcapng_file(1, [eth(p) for p in pk]),
+    }
+    for name, data in seeds.items():
+        write("pcap", name, data)
+
+
 if __name__ == "__main__":
     coalesce_seeds()
     segment_seeds()
     tun_reader_seeds()
+    pcap_seeds()
