@@ -102,6 +102,30 @@ static void test_growth_keeps_buffers(void **state)
 	tb_arena_destroy(a);
 }
 
+/* Growth with tiny reserves: the first buffer of a new chunk and the ones
+ * after it must not overlap either. */
+static void test_growth_small_buffers(void **state)
+{
+	(void)state;
+	struct tb_arena *a = tb_arena_create(256);
+	uint8_t *p[300];
+	size_t sz[300];
+
+	for (unsigned i = 0; i < 300; i++) {
+		sz[i] = 1 + (i * 7) % 40;
+		p[i] = tb_arena_reserve(a, sz[i]);
+		assert_non_null(p[i]);
+		assert_int_equal((uintptr_t)p[i] % 16, 0);
+		fill(p[i], sz[i], i);
+	}
+	assert_true(tb_arena_chunks(a) > 2);
+	for (unsigned i = 0; i < 300; i++)
+		assert_true(intact(p[i], sz[i], i));
+	tb_arena_reset(a);
+	assert_int_equal(tb_arena_chunks(a), 1);
+	tb_arena_destroy(a);
+}
+
 static void test_oversize_and_limits(void **state)
 {
 	(void)state;
@@ -167,6 +191,7 @@ int main(void)
 		cmocka_unit_test(test_default_size),
 		cmocka_unit_test(test_aligned_disjoint),
 		cmocka_unit_test(test_growth_keeps_buffers),
+		cmocka_unit_test(test_growth_small_buffers),
 		cmocka_unit_test(test_oversize_and_limits),
 		cmocka_unit_test(test_coalescer_growth),
 	};
