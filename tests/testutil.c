@@ -442,9 +442,19 @@ void tu_classify(const uint8_t *p, size_t len, struct tu_info *o)
 		if ((proto == 6 || proto == 17) && len >= 44)
 			memcpy(o->key + 34, p + 40, 4);
 		ihl = v6_terminal(p, plen && 40 + plen <= len ? 40 + plen : len, &term);
+		if (ihl && ihl != 40) {
+			/* Behind extension headers: the flow of its terminal protocol. */
+			o->key[1] = term;
+			memset(o->key + 34, 0, 4);
+			if ((term == 6 || term == 17) && len >= ihl + 4)
+				memcpy(o->key + 34, p + ihl, 4);
+		}
 		if (!ihl || (term != 6 && term != 17))
 			return;
 		o->lane = term == 6 ? TB_LANE_TCP : TB_LANE_UDP;
+		/* Extension headers hide the ports: a chain the parser can't
+		 * walk is passthrough, so the lane tells such packets apart. */
+		o->key[38] = (uint8_t)(o->lane + 1);
 		o->kind = TU_BAD;
 		if (!plen || 40 + plen > len || ihl != 40)
 			return;
