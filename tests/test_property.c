@@ -2,8 +2,9 @@
 /*
  * Property: whatever mix of packets is committed (several flows, IPv4 and
  * IPv6, TCP, UDP and ICMP, losses, reordering, retransmissions, PSH, short
- * and larger segments, header changes, odd flags, malformed packets, random
- * batch sizes, lanes off, small lanes, small arenas, rejected superpackets),
+ * and larger segments, header changes, odd flags, malformed packets, IP
+ * options, fragments, IPv6 extension headers, random batch sizes, lanes off,
+ * small lanes, small arenas, rejected superpackets),
  * cutting every superpacket back with the reference segmenter gives exactly
  * the committed packets, each once, per flow in order (tu_flush checks).
  *
@@ -184,6 +185,16 @@ static size_t make(struct gen *g, struct flow *f, uint8_t *buf, size_t cap)
 		buf[below((uint32_t)(n < 60 ? n : 60))] ^= (uint8_t)(1u << below(8));
 		if (!g->verify)
 			tu_fix_csums(buf, n);
+	} else if (ev < 55 && x.v6 && n >= 40) {
+		/* A destination options header in front of the L4 header. */
+		memmove(buf + 48, buf + 40, n - 40);
+		memset(buf + 40, 0, 8);
+		buf[40] = buf[6];
+		buf[42] = 1; /* PadN */
+		buf[43] = 4;
+		buf[6] = 60;
+		tu_put16(buf + 4, (uint16_t)(tu_get16(buf + 4) + 8));
+		n += 8;
 	}
 	return n;
 }
