@@ -640,11 +640,11 @@ static void check_unmodified(const struct tu_h *h, const char *when)
 
 static int inside_input(const struct tu_h *h, const void *p, size_t len, size_t *which)
 {
-	const uint8_t *q = p;
+	uintptr_t q = (uintptr_t)p;
 
 	for (size_t i = 0; i < h->n_in; i++) {
-		const uint8_t *o = h->in[i].orig;
-		if (o && q >= o && q <= o + h->in[i].len && len <= (size_t)(o + h->in[i].len - q)) {
+		uintptr_t o = (uintptr_t)h->in[i].orig;
+		if (o && q >= o && q - o <= h->in[i].len && len <= h->in[i].len - (q - o)) {
 			if (which)
 				*which = i;
 			return 1;
