@@ -893,6 +893,8 @@ int main(int argc, char **argv)
 		R.dir = has_pcaps(TB_BENCH_TRACES_DIR)	   ? TB_BENCH_TRACES_DIR
 			: has_pcaps(TB_BENCH_EXAMPLES_DIR) ? TB_BENCH_EXAMPLES_DIR
 							   : NULL;
+	if (R.dir && !has_pcaps(R.dir))
+		fprintf(stderr, "tb_bench: no .pcap file in %s: synthetic traces only\n", R.dir);
 	R.n = load_traces(o, R.dir, &R.res);
 	if (R.n <= 0) {
 		fprintf(stderr, "tb_bench: no trace to run\n");

@@ -70,8 +70,9 @@ int trace_load_pcap(const char *path, struct trace *t, char *err, size_t errlen)
 
 	memset(t, 0, sizeof(*t));
 	if (!f) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -errno;
+		int e = errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		return -e;
 	}
 	if (fseek(f, 0, SEEK_END) || (size = ftell(f)) < 24 || fseek(f, 0, SEEK_SET))
 		goto bad;
