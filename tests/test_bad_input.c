@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Bad input the other tests don't already show (docs/bad-input.md lists
- * every kind and the test for each): UDP lengths 0..7, buffers over 64 KiB
+ * every kind and the test for each): UDP lengths that lie, buffers over 64 KiB
  * and lengths past 4 GiB, the largest IPv4 and IPv6 packets, exact
  * duplicates, zero-length packets first in a fresh capture (found by
  * fuzzing), superpackets cut into one-byte segments, the largest IPv6
- * superpacket, and the coalescer fed its own output.
+ * superpacket, the coalescer fed its own output, and reads too big or too
+ * short for the TUN reader.
  */
 #include "testutil.h"
 
@@ -13,6 +14,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define CAPS (TB_CAP_TSO | TB_CAP_USO)
 
@@ -32,24 +35,28 @@ static size_t add(struct tu_h *h, struct tu_spec *s)
 	return i;
 }
 
-/* UDP length 0 to 7 (shorter than the UDP header itself), in a datagram
- * that is otherwise whole: malformed, verbatim in the UDP lane, sealing it. */
-static void udp_length_below_8(void **st)
+/* A UDP length of 0 to 7 (shorter than the UDP header itself), one byte
+ * more than the IP payload, or 65,535, in a datagram that is otherwise
+ * whole: malformed, verbatim in the UDP lane, sealing it. */
+static void udp_lengths(void **st)
 {
 	(void)st;
+	static const unsigned lens[] = {0, 1, 2, 3, 4, 5, 6, 7, 109, 65535};
+
 	for (int v6 = 0; v6 < 2; v6++) {
-		for (unsigned ulen = 0; ulen < 8; ulen++) {
+		for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
 			struct tu_h *h = tu_new(CAPS, NULL, 0);
 			struct tu_spec s = v6 ? tu_udp6() : tu_udp4();
 			size_t ip = v6 ? 40 : 20, n;
 			uint8_t p[256];
 
-			tu_context("v6 %d udp length %u", v6, ulen);
+			tu_context("v6 %d udp length %u", v6, lens[k]);
 			s.len = 100;
 			add(h, &s);
 			add(h, &s);
 			n = tu_build(&s, p, sizeof(p));
-			tu_put16(p + ip + 4, (uint16_t)ulen);
+			assert_int_equal(n - ip, 108);
+			tu_put16(p + ip + 4, (uint16_t)lens[k]);
 			tu_fix_csums(p, n);
 			tu_add_bytes(h, p, n);
 			next(&s);
@@ -348,13 +355,68 @@ static void own_output_back(void **st)
 	tu_free(h);
 }
 
+/*
+ * A read that fills all the room the reader offered (a packet over 64 KiB,
+ * or one cut by the read) is dropped and counted as oversize, and reading
+ * goes on; so is a read shorter than a virtio header.
+ */
+static void reader_oversize(void **st)
+{
+	(void)st;
+	static uint8_t big[10 + 70000];
+	uint8_t small[10 + 128];
+	struct tu_spec s = tu_tcp4();
+	struct tb_tun_reader_stats rs;
+	const struct tb_tun_pkt *pk;
+	struct tb_tun_reader *r;
+	struct tb_tun *t;
+	int sv[2], err, sz = 1 << 20, n;
+	size_t len;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), 0);
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	t = tb_tun_attach(sv[1], NULL, &err);
+	assert_non_null(t);
+	/* The smallest buffer: room for one 64 KiB packet, which 70,000 bytes
+	 * overflow. */
+	r = tb_tun_reader_create(t, 0, &(struct tb_tun_reader_opts){.buf_size = 1});
+	assert_non_null(r);
+	memset(big, 0, sizeof(big));
+	big[10] = 0x45;
+	s.len = 50;
+	memset(small, 0, 10);
+	len = tu_build(&s, small + 10, sizeof(small) - 10);
+	assert_int_equal(send(sv[0], big, sizeof(big), 0), (ssize_t)sizeof(big));
+	assert_int_equal(send(sv[0], small, 5, 0), 5);
+	assert_int_equal(send(sv[0], small, 10 + len, 0), (ssize_t)(10 + len));
+	n = tb_tun_read(r, 1000, &pk);
+	assert_int_equal(n, 1);
+	assert_int_equal(pk[0].len, len);
+	assert_memory_equal(pk[0].data, small + 10, len);
+	tb_tun_reader_stats(r, &rs);
+	assert_int_equal(rs.reads, 3);
+	assert_int_equal(rs.oversize, 1);
+	assert_int_equal(rs.short_reads, 1);
+	assert_int_equal(rs.dropped, 2);
+	tb_tun_reader_destroy(r);
+	tb_tun_close(t);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(udp_length_below_8),	    cmocka_unit_test(over_64k),
-		cmocka_unit_test(largest_packets),	    cmocka_unit_test(exact_duplicates),
-		cmocka_unit_test(zero_length_first),	    cmocka_unit_test(one_byte_segments),
-		cmocka_unit_test(largest_ipv6_superpacket), cmocka_unit_test(own_output_back),
+		cmocka_unit_test(udp_lengths),
+		cmocka_unit_test(over_64k),
+		cmocka_unit_test(largest_packets),
+		cmocka_unit_test(exact_duplicates),
+		cmocka_unit_test(zero_length_first),
+		cmocka_unit_test(one_byte_segments),
+		cmocka_unit_test(largest_ipv6_superpacket),
+		cmocka_unit_test(own_output_back),
+		cmocka_unit_test(reader_oversize),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
