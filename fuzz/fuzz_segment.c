@@ -175,6 +175,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FAIL("tb_vnet_validate returned %d", (int)e);
 	if (strcmp(tb_vnet_err_name(e), "unknown") == 0)
 		FAIL("no name for refusal %d", (int)e);
+	{
+		unsigned rhl;
+		int ok = rc_vnet_ok(&v, pkt, len, &rhl);
+		if (ok != (e == TB_VNET_OK))
+			FAIL("tb_vnet_validate says %s, the documented rules %s",
+			     tb_vnet_err_name(e), ok ? "accept" : "refuse");
+		if (ok && rhl != v2.hdr_len)
+			FAIL("hdr_len %u, the documented rules give %u", v2.hdr_len, rhl);
+	}
 
 	c = (struct collect){out, lens, 0, ~0u, 0};
 	n = tb_segment(&v, pkt, len, collect, &c);

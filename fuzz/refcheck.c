@@ -317,3 +317,83 @@ const char *rc_same_segment(const uint8_t *seg, size_t seglen, const uint8_t *or
 	}
 	return NULL;
 }
+
+/* IP then TCP/UDP headers of a packet whose IP length must be its length.
+ * Returns 0 when they don't hold; sets the lengths and protocol. */
+static int rc_ip(const uint8_t *p, size_t len, unsigned *ip_len, uint8_t *proto)
+{
+	if (len >= 1 && p[0] >> 4 == 4) {
+		unsigned ihl = (p[0] & 15u) * 4;
+		if (len < 20 || ihl < 20 || ihl > len || get16(p + 2) != len ||
+		    (get16(p + 6) & 0x3fff))
+			return 0;
+		*ip_len = ihl;
+		*proto = p[9];
+		return 1;
+	}
+	if (len >= 1 && p[0] >> 4 == 6) {
+		if (len < 40 || 40 + get16(p + 4) != len)
+			return 0;
+		*ip_len = 40;
+		*proto = p[6];
+		return 1;
+	}
+	return 0;
+}
+
+static int rc_l4(const uint8_t *p, size_t len, unsigned ip_len, uint8_t proto, unsigned *l4_len)
+{
+	size_t left = len - ip_len;
+
+	if (proto == 6) {
+		if (left < 20)
+			return 0;
+		*l4_len = (p[ip_len + 12] >> 4) * 4u;
+		return *l4_len >= 20 && *l4_len <= left;
+	}
+	*l4_len = 8;
+	return left >= 8 && get16(p + ip_len + 4) == left;
+}
+
+int rc_vnet_ok(const struct tb_vnet_hdr *v, const uint8_t *pkt, size_t len, unsigned *hdr_len)
+{
+	unsigned type = v->gso_type & 0x7f, ip_len = 0, l4_len = 0;
+	int gso = type != TB_GSO_NONE, csum = v->flags & TB_VNET_F_NEEDS_CSUM;
+	int tcp_gso = type == TB_GSO_TCPV4 || type == TB_GSO_TCPV6;
+	uint8_t proto = 0;
+
+	*hdr_len = 0;
+	if (v->flags & ~(TB_VNET_F_NEEDS_CSUM | TB_VNET_F_DATA_VALID))
+		return 0;
+	if (gso && !tcp_gso && type != TB_GSO_UDP_L4)
+		return 0;
+	if ((v->gso_type & TB_GSO_ECN) && !tcp_gso)
+		return 0;
+	if (gso && v->gso_size == 0)
+		return 0;
+	if (csum && (v->csum_start >= len || (size_t)v->csum_start + v->csum_offset + 2 > len))
+		return 0;
+	if (!gso && !csum) {
+		if (rc_ip(pkt, len, &ip_len, &proto) && (proto == 6 || proto == 17) &&
+		    rc_l4(pkt, len, ip_len, proto, &l4_len))
+			*hdr_len = ip_len + l4_len;
+		return 1;
+	}
+	if (!rc_ip(pkt, len, &ip_len, &proto))
+		return 0;
+	if ((type == TB_GSO_TCPV4 && pkt[0] >> 4 != 4) ||
+	    (type == TB_GSO_TCPV6 && pkt[0] >> 4 != 6))
+		return 0;
+	if (gso && proto != (type == TB_GSO_UDP_L4 ? 17 : 6))
+		return 0;
+	if (!gso && proto != 6 && proto != 17)
+		return v->csum_start >= ip_len; /* only the IP header is known */
+	if (!rc_l4(pkt, len, ip_len, proto, &l4_len))
+		return 0;
+	if (gso && ip_len + l4_len == len)
+		return 0;
+	if (csum && (v->csum_start != ip_len || v->csum_offset != (proto == 6 ? 16 : 6)))
+		return 0;
+	*hdr_len = ip_len + l4_len;
+	return 1;
+}

@@ -62,4 +62,12 @@ int rc_segment(const struct tb_vnet_hdr *v, const uint8_t *sp, size_t len, uint8
 const char *rc_same_segment(const uint8_t *seg, size_t seglen, const uint8_t *orig,
 			    const struct rc_info *in);
 
+/*
+ * The virtio header check as include/tunbatch.h documents it, written
+ * apart from the library's: 1 when the header holds (with *hdr_len the
+ * real IP + TCP/UDP header length, or 0 for a plain packet that is not a
+ * complete TCP/UDP packet), 0 when it is refused.
+ */
+int rc_vnet_ok(const struct tb_vnet_hdr *v, const uint8_t *pkt, size_t len, unsigned *hdr_len);
+
 #endif
