@@ -45,9 +45,9 @@ fuzz-build:
 	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTB_FUZZ=ON -DTB_TESTS=OFF $(CMAKE_FLAGS)
 	cmake --build build-fuzz -j$(JOBS) --target fuzz_targets
 
-# Every target for FUZZ_TIME seconds, one after the other.
+# Every target (or those in FUZZ_TARGETS) for FUZZ_TIME seconds, one after the other.
 fuzz: fuzz-build
-	fuzz/run.sh build-fuzz $(FUZZ_TIME)
+	fuzz/run.sh build-fuzz $(FUZZ_TIME) $(FUZZ_TARGETS)
 
 # Every target over its corpus (part of make test); in CI (CI=true) each also fuzzes 30 s.
 fuzz-regress: fuzz-build

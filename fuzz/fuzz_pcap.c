@@ -49,7 +49,10 @@ static void check_strip(const uint8_t *frame, size_t caplen)
 		if (p < f || p > f + caplen || len != (size_t)(f + caplen - p))
 			FAIL("pcap_in_strip(%d) points outside its frame", l);
 		if (l != PCAP_IN_RAW) {
-			unsigned type = (unsigned)p[-2] << 8 | p[-1];
+			/* The EtherType right before the IP packet, or for an
+			 * untagged cooked v2 frame the protocol field in front. */
+			const uint8_t *t = l == PCAP_IN_SLL2 && p == f + 20 ? f : p - 2;
+			unsigned type = (unsigned)t[0] << 8 | t[1];
 			if (type != 0x0800 && type != 0x86dd)
 				FAIL("pcap_in_strip(%d) found IP after EtherType %04x", l, type);
 		}

@@ -1,13 +1,16 @@
 #!/bin/sh
 # Runs the libFuzzer targets built in BUILD/fuzz, one after the other.
-#   fuzz/run.sh BUILD regress   each target over its corpus once: a regression test
-#   fuzz/run.sh BUILD SECONDS   each target fuzzes for SECONDS
+#   fuzz/run.sh BUILD regress [TARGET...]   each target over its corpus once: a regression test
+#   fuzz/run.sh BUILD SECONDS [TARGET...]   each target fuzzes for SECONDS
+# Without TARGETs, every target built.
 # New inputs go to BUILD/fuzz/corpus-<target>/ (the corpus in fuzz/corpus/ is
 # read, not written); crashes go to BUILD/fuzz/artifacts/. Exits non-zero on
 # the first finding.
 set -e
 build=$1
 mode=$2
+shift 2 || true
+only=" $* "
 [ -n "$build" ] && [ -n "$mode" ] || {
 	echo "usage: $0 BUILD regress|SECONDS" >&2
 	exit 2
@@ -17,6 +20,7 @@ found=0
 for bin in "$build"/fuzz/fuzz_*; do
 	[ -f "$bin" ] && [ -x "$bin" ] || continue
 	t=${bin##*/fuzz_}
+	[ "$only" = "  " ] || case $only in *" $t "*) ;; *) continue ;; esac
 	corpus=$src/corpus/$t
 	[ -d "$corpus" ] || {
 		echo "fuzz: $t has no corpus in $corpus" >&2
