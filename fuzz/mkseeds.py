@@ -46,9 +46,9 @@ def l4_csum(src, dst, proto, l4):
     return 0xFFFF if (c == 0 and proto == 17) else c
 
 
-def tcp(src, dst, sport, dport, seq, ack, flags, payload, opts=b"", win=502):
+def tcp(src, dst, sport, dport, seq, ack, flags, payload, opts=b"", win=502, urg=0):
     doff = (20 + len(opts)) // 4
-    h = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, doff << 4, flags, win, 0, 0) + opts
+    h = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, doff << 4, flags, win, 0, urg) + opts
     c = l4_csum(src, dst, 6, h + payload)
     return h[:16] + struct.pack("!H", c) + h[18:] + payload
 
@@ -169,6 +169,8 @@ def coalesce_seeds():
         "tcp4-flags": [tcp4(1, 100), tcp4(101, 100, flags=0x11), tcp4(201, 0, flags=0x02),
                        tcp4(201, 100, flags=0x90), tcp4(301, 100, flags=0x50)],
         "tcp4-pure-ack-mid": [tcp4(1, 100), tcp4(101, 0), tcp4(101, 100), tcp4(201, 0)],
+        "tcp4-urgent-ptr": [tcp4(1, 100), ip4(6, tcp(V4A, V4B, 40000, 5201, 101, 7, 0x10, PAY[:100], urg=0x3000)),
+                            tcp4(201, 100)],
         "tcp4-ecn": [tcp4(1, 100, tos=2), tcp4(101, 100, tos=1), tcp4(201, 100, tos=3)],
         "tcp6-ext": [tcp6(1, 100), ip6(0, ext(6, 0) + tcp(V6A, V6B, 40000, 5201, 101, 7, 0x10, PAY[:100])),
                      tcp6(201, 100), ip6(60, ext(43, 60) + ext(44, 43) + ext(51, 44, 1) + ext(6, 51) +
