@@ -5,6 +5,52 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#define F 0xff
+const uint8_t tbi_vary[2][2][TBI_HDR_SCRATCH] = {
+	{
+		/* TCP/IPv4: total length, ID, header checksum; seq, PSH, checksum */
+		{[2] = F,
+		 [3] = F,
+		 [4] = F,
+		 [5] = F,
+		 [10] = F,
+		 [11] = F,
+		 [24] = F,
+		 [25] = F,
+		 [26] = F,
+		 [27] = F,
+		 [33] = TBI_TCP_PSH,
+		 [36] = F,
+		 [37] = F},
+		/* TCP/IPv6: payload length; seq, PSH, checksum */
+		{[4] = F,
+		 [5] = F,
+		 [44] = F,
+		 [45] = F,
+		 [46] = F,
+		 [47] = F,
+		 [53] = TBI_TCP_PSH,
+		 [56] = F,
+		 [57] = F},
+	},
+	{
+		/* UDP/IPv4: total length, ID, header checksum; length, checksum */
+		{[2] = F,
+		 [3] = F,
+		 [4] = F,
+		 [5] = F,
+		 [10] = F,
+		 [11] = F,
+		 [24] = F,
+		 [25] = F,
+		 [26] = F,
+		 [27] = F},
+		/* UDP/IPv6: payload length; length, checksum */
+		{[4] = F, [5] = F, [44] = F, [45] = F, [46] = F, [47] = F},
+	},
+};
+#undef F
+
 int tbi_lane_init(struct tbi_lane *l, enum tb_lane id, uint32_t cap)
 {
 	uint32_t tsize = 16;
@@ -143,21 +189,12 @@ struct tbi_slot *tbi_lane_seed(struct tbi_lane *l, const struct tbi_pkt *p,
 	s->hdr_len = p->hdr_len;
 	s->ip_len = p->ip_len;
 	s->version = p->version;
+	s->vary = tbi_vary[l->id == TB_LANE_UDP][p->version == 6];
 	e->gen = l->gen;
 	e->hash = f->hash;
 	e->slot = n;
 	l->last = n;
 	return s;
-}
-
-void tbi_lane_append(struct tbi_lane *l, struct tbi_slot *s, const struct tbi_pkt *p)
-{
-	uint32_t r = add_ref(l, p->data, p->len);
-
-	l->refs[s->last].next = r;
-	s->last = r;
-	s->nseg++;
-	s->bytes += p->payload;
 }
 
 void tbi_lane_verbatim(struct tbi_lane *l, const uint8_t *data, size_t len)

@@ -15,11 +15,10 @@ static enum tb_why tcp_mergeable(const struct tbi_slot *s, const struct tbi_pkt 
 		return TB_WHY_ECE;
 	if (tbi_get32(b + 4) != s->next_seq)
 		return TB_WHY_SEQ;
-	/* ack number, data offset, window, urgent pointer (the kernel copies
-	 * the seed's into every segment, even with URG clear), every option */
-	if (memcmp(a + 8, b + 8, 4) || a[12] != b[12] || memcmp(a + 14, b + 14, 2) ||
-	    memcmp(a + 18, b + 18, 2) ||
-	    memcmp(a + 20, b + 20, (size_t)(s->hdr_len - s->ip_len - 20)))
+	/* What is left to differ: ack number, data offset, window, urgent
+	 * pointer (the kernel copies the seed's into every segment, even with
+	 * URG clear), options. */
+	if (!tbi_hdr_same(s->seed_data, p->data, s->vary, s->hdr_len))
 		return TB_WHY_HDR;
 	if (p->payload > s->seg_size)
 		return TB_WHY_SIZE;
@@ -28,49 +27,35 @@ static enum tb_why tcp_mergeable(const struct tbi_slot *s, const struct tbi_pkt 
 	return TB_WHY_COUNT;
 }
 
-/* After a segment joined (or seeded) s: does the chain end here? */
-static void maybe_close(struct tbi_slot *s, const struct tbi_pkt *p, uint8_t flags,
-			struct tb_stats *st)
-{
-	if (p->payload < s->seg_size)
-		tbi_lane_close(s, TB_WHY_SHORT, st);
-	else if (flags & TBI_TCP_PSH)
-		tbi_lane_close(s, TB_WHY_PSH, st);
-	else if (s->nseg == TBI_MAX_SEGS)
-		tbi_lane_close(s, TB_WHY_SEG_CAP, st);
-}
-
 void tbi_tcp_commit(struct tbi_lane *l, const struct tbi_pkt *p, struct tb_stats *st)
 {
 	uint8_t flags = p->data[p->ip_len + 13];
-	uint32_t seq = tbi_get32(p->data + p->ip_len + 4);
+	int psh = (flags & TBI_TCP_PSH) != 0;
 	struct tbi_flow f;
-	struct tbi_slot *s = tbi_lane_lookup(l, p, &f);
+	struct tbi_slot *s;
 
-	if ((flags & ~ADMITTED) || !(flags & TBI_TCP_ACK)) {
-		tbi_lane_reject(l, p, s, TB_WHY_FLAGS, st);
-		return;
-	}
-	if (p->payload == 0) {
-		/* A stale ACK is harmless; sealing would break every run of a
-		 * bidirectional flow. */
+	if (!(flags & ~ADMITTED) && (flags & TBI_TCP_ACK) && p->payload == 0) {
+		/* A pure ACK: a stale one is harmless, and sealing would break
+		 * every run of a bidirectional flow. Its flow needs no lookup. */
 		st->pure_acks++;
 		tbi_lane_verbatim(l, p->data, p->len);
+		return;
+	}
+	s = tbi_lane_lookup(l, p, &f);
+	if ((flags & ~ADMITTED) || !(flags & TBI_TCP_ACK)) {
+		tbi_lane_reject(l, p, s, TB_WHY_FLAGS, st);
 		return;
 	}
 	if (s) {
 		enum tb_why why = tcp_mergeable(s, p);
 		if (why == TB_WHY_COUNT) {
-			tbi_lane_append(l, s, p);
-			s->next_seq = seq + p->payload;
-			s->psh |= (flags & TBI_TCP_PSH) != 0;
-			maybe_close(s, p, flags, st);
+			tbi_chain_grow(l, s, p->data, p->len, p->payload, psh, st);
 			return;
 		}
 		tbi_lane_close(s, why, st);
 	}
 	s = tbi_lane_seed(l, p, &f);
-	s->next_seq = seq + p->payload;
-	s->psh = (flags & TBI_TCP_PSH) != 0;
-	maybe_close(s, p, flags, st);
+	s->next_seq = tbi_get32(p->data + p->ip_len + 4) + p->payload;
+	s->psh = (uint8_t)psh;
+	tbi_chain_check_end(s, p->payload, psh, st);
 }

@@ -24,11 +24,7 @@ void tbi_udp_commit(struct tbi_lane *l, const struct tbi_pkt *p, struct tb_stats
 		if (why == TB_WHY_COUNT && s->bytes + p->payload > TBI_MAX_SUPER)
 			why = TB_WHY_BYTE_CAP;
 		if (why == TB_WHY_COUNT) {
-			tbi_lane_append(l, s, p);
-			if (p->payload < s->seg_size)
-				tbi_lane_close(s, TB_WHY_SHORT, st);
-			else if (s->nseg == TBI_MAX_SEGS)
-				tbi_lane_close(s, TB_WHY_SEG_CAP, st);
+			tbi_chain_grow(l, s, p->data, p->len, p->payload, 0, st);
 			return;
 		}
 		tbi_lane_close(s, why, st);
