@@ -3,28 +3,11 @@
  * consolidated at reset so the steady state is one slab and no malloc. */
 #include "internal.h"
 
-#include <stdalign.h>
 #include <stdlib.h>
 
-#define ALIGN 16
-
-struct chunk {
-	struct chunk *next;
-	size_t size;
-	size_t used;
-	alignas(ALIGN) uint8_t data[];
-};
-
-struct tb_arena {
-	struct chunk *head; /* first chunk */
-	struct chunk *cur;  /* chunk being filled */
-	size_t capacity;
-	unsigned nchunks;
-};
-
-static struct chunk *chunk_new(size_t size)
+static struct tbi_chunk *chunk_new(size_t size)
 {
-	struct chunk *ch;
+	struct tbi_chunk *ch;
 
 	if (size > SIZE_MAX - sizeof(*ch))
 		return NULL;
@@ -55,10 +38,10 @@ struct tb_arena *tb_arena_create(size_t size)
 	return a;
 }
 
-static void free_chunks(struct chunk *ch)
+static void free_chunks(struct tbi_chunk *ch)
 {
 	while (ch) {
-		struct chunk *next = ch->next;
+		struct tbi_chunk *next = ch->next;
 		free(ch);
 		ch = next;
 	}
@@ -72,16 +55,6 @@ void tb_arena_destroy(struct tb_arena *a)
 	free(a);
 }
 
-static void *take(struct chunk *ch, size_t size)
-{
-	size_t off = (ch->used + ALIGN - 1) & ~(size_t)(ALIGN - 1);
-
-	if (off > ch->size || size > ch->size - off)
-		return NULL;
-	ch->used = off + size;
-	return ch->data + off;
-}
-
 void *tb_arena_reserve(struct tb_arena *a, size_t size)
 {
 	void *p;
@@ -89,7 +62,7 @@ void *tb_arena_reserve(struct tb_arena *a, size_t size)
 	if (size > SIZE_MAX / 2)
 		return NULL;
 	for (;;) {
-		p = take(a->cur, size);
+		p = tbi_arena_take(a->cur, size);
 		if (p)
 			return p;
 		if (!a->cur->next)
@@ -97,9 +70,9 @@ void *tb_arena_reserve(struct tb_arena *a, size_t size)
 		a->cur = a->cur->next; /* a chain kept by a reset that could not merge it */
 	}
 	/* Grow without moving anything handed out: chain a new chunk. */
-	struct chunk *ch = a->cur;
+	struct tbi_chunk *ch = a->cur;
 	size_t want = a->head->size > size ? a->head->size : size;
-	struct chunk *n = chunk_new(want);
+	struct tbi_chunk *n = chunk_new(want);
 	if (!n)
 		return NULL;
 	ch->next = n;
@@ -113,7 +86,7 @@ void *tb_arena_reserve(struct tb_arena *a, size_t size)
 void tb_arena_reset(struct tb_arena *a)
 {
 	if (a->nchunks > 1) {
-		struct chunk *one = chunk_new(a->capacity);
+		struct tbi_chunk *one = chunk_new(a->capacity);
 		if (one) {
 			free_chunks(a->head);
 			a->head = a->cur = one;
@@ -121,7 +94,7 @@ void tb_arena_reset(struct tb_arena *a)
 			return;
 		}
 		/* Out of memory: keep the chain, it still works. */
-		for (struct chunk *ch = a->head; ch; ch = ch->next)
+		for (struct tbi_chunk *ch = a->head; ch; ch = ch->next)
 			ch->used = 0;
 	}
 	a->head->used = 0;
@@ -137,7 +110,7 @@ size_t tb_arena_used(const struct tb_arena *a)
 {
 	size_t used = 0;
 
-	for (const struct chunk *ch = a->head; ch; ch = ch->next) {
+	for (const struct tbi_chunk *ch = a->head; ch; ch = ch->next) {
 		used += ch->used;
 		if (ch == a->cur)
 			break;

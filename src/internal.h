@@ -12,6 +12,13 @@
 #define TBI_HDR_SCRATCH 128   /* IPv6 (40) + TCP with options (60) fits */
 #define TBI_NONE	0xffffffffu
 
+/* Keeps rare paths out of the hot function's register budget. */
+#if defined(__GNUC__)
+#define TBI_NOINLINE __attribute__((noinline))
+#else
+#define TBI_NOINLINE
+#endif
+
 static inline uint16_t tbi_get16(const uint8_t *p)
 {
 	return (uint16_t)(p[0] << 8 | p[1]);
@@ -68,6 +75,33 @@ struct tbi_pkt {
 	uint16_t hdr_len; /* ip_len + l4_len */
 	uint32_t payload; /* bytes after the headers */
 };
+
+/* The arena's insides, so that the coalescer's reserve is a pointer bump. */
+#define TBI_ARENA_ALIGN 16
+
+struct tbi_chunk {
+	struct tbi_chunk *next;
+	size_t size;
+	size_t used;
+	_Alignas(TBI_ARENA_ALIGN) uint8_t data[];
+};
+
+struct tb_arena {
+	struct tbi_chunk *head; /* first chunk */
+	struct tbi_chunk *cur;	/* chunk being filled */
+	size_t capacity;
+	unsigned nchunks;
+};
+
+static inline void *tbi_arena_take(struct tbi_chunk *ch, size_t size)
+{
+	size_t off = (ch->used + TBI_ARENA_ALIGN - 1) & ~(size_t)(TBI_ARENA_ALIGN - 1);
+
+	if (off > ch->size || size > ch->size - off)
+		return NULL;
+	ch->used = off + size;
+	return ch->data + off;
+}
 
 enum tbi_kind tbi_parse(const uint8_t *data, size_t len, struct tbi_pkt *p);
 

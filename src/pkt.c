@@ -75,8 +75,10 @@ static unsigned ipv6_walk(const uint8_t *data, size_t end, uint8_t *proto)
 
 enum tbi_kind tbi_parse(const uint8_t *data, size_t len, struct tbi_pkt *p)
 {
-	memset(p, 0, sizeof(*p));
 	p->data = data;
+	p->proto = 0;
+	p->ip_len = p->l4_len = p->hdr_len = 0;
+	p->payload = 0;
 	p->len = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
 	if (len < 20)
 		return TBI_KIND_OTHER;
