@@ -5,51 +5,27 @@
 #include <errno.h>
 #include <stdlib.h>
 
+/* clang-format off */
 #define F 0xff
 const uint8_t tbi_vary[2][2][TBI_HDR_SCRATCH] = {
 	{
 		/* TCP/IPv4: total length, ID, header checksum; seq, PSH, checksum */
-		{[2] = F,
-		 [3] = F,
-		 [4] = F,
-		 [5] = F,
-		 [10] = F,
-		 [11] = F,
-		 [24] = F,
-		 [25] = F,
-		 [26] = F,
-		 [27] = F,
-		 [33] = TBI_TCP_PSH,
-		 [36] = F,
-		 [37] = F},
+		{[2] = F, [3] = F, [4] = F, [5] = F, [10] = F, [11] = F,
+		 [24] = F, [25] = F, [26] = F, [27] = F, [33] = TBI_TCP_PSH, [36] = F, [37] = F},
 		/* TCP/IPv6: payload length; seq, PSH, checksum */
-		{[4] = F,
-		 [5] = F,
-		 [44] = F,
-		 [45] = F,
-		 [46] = F,
-		 [47] = F,
-		 [53] = TBI_TCP_PSH,
-		 [56] = F,
-		 [57] = F},
+		{[4] = F, [5] = F,
+		 [44] = F, [45] = F, [46] = F, [47] = F, [53] = TBI_TCP_PSH, [56] = F, [57] = F},
 	},
 	{
 		/* UDP/IPv4: total length, ID, header checksum; length, checksum */
-		{[2] = F,
-		 [3] = F,
-		 [4] = F,
-		 [5] = F,
-		 [10] = F,
-		 [11] = F,
-		 [24] = F,
-		 [25] = F,
-		 [26] = F,
-		 [27] = F},
+		{[2] = F, [3] = F, [4] = F, [5] = F, [10] = F, [11] = F,
+		 [24] = F, [25] = F, [26] = F, [27] = F},
 		/* UDP/IPv6: payload length; length, checksum */
 		{[4] = F, [5] = F, [44] = F, [45] = F, [46] = F, [47] = F},
 	},
 };
 #undef F
+/* clang-format on */
 
 int tbi_lane_init(struct tbi_lane *l, enum tb_lane id, uint32_t cap)
 {
