@@ -380,8 +380,8 @@ enum {
 	TB_TUN_CSUM = 1u << 0, /* packets may carry a partial checksum */
 	TB_TUN_TSO4 = 1u << 1,
 	TB_TUN_TSO6 = 1u << 2,
-	TB_TUN_USO4 = 1u << 3, /* Linux 6.2+ */
-	TB_TUN_USO6 = 1u << 4, /* Linux 6.2+ */
+	TB_TUN_USO4 = 1u << 3,	  /* Linux 6.2+ */
+	TB_TUN_USO6 = 1u << 4,	  /* Linux 6.2+ */
 	TB_TUN_TSO_ECN = 1u << 5, /* TSO with CWR: not in TB_TUN_ALL */
 	TB_TUN_ALL = 0x1f,	  /* CSUM | TSO4 | TSO6 | USO4 | USO6 */
 };
@@ -389,10 +389,10 @@ enum {
 #define TB_TUN_MAX_QUEUES 256
 
 struct tb_tun_opts {
-	const char *name;   /* interface name; NULL or "" lets the kernel pick tun%d */
-	unsigned queues;    /* 0 or 1: one fd; more: IFF_MULTI_QUEUE */
-	unsigned offloads;  /* TB_TUN_* wanted; 0 means TB_TUN_ALL */
-	int no_vnet_hdr;    /* plain packets, no virtio header, every offload off */
+	const char *name;  /* interface name; NULL or "" lets the kernel pick tun%d */
+	unsigned queues;   /* 0 or 1: one fd; more: IFF_MULTI_QUEUE */
+	unsigned offloads; /* TB_TUN_* wanted; 0 means TB_TUN_ALL */
+	int no_vnet_hdr;   /* plain packets, no virtio header, every offload off */
 };
 
 struct tb_tun;
@@ -419,7 +419,7 @@ void tb_tun_close(struct tb_tun *t);
 
 int tb_tun_fd(const struct tb_tun *t, unsigned queue); /* -1 when out of range */
 unsigned tb_tun_queues(const struct tb_tun *t);
-const char *tb_tun_name(const struct tb_tun *t); /* "" for a non-TUN fd */
+const char *tb_tun_name(const struct tb_tun *t);  /* "" for a non-TUN fd */
 int tb_tun_vnet(const struct tb_tun *t);	  /* 1 when packets carry a virtio header */
 unsigned tb_tun_offloads(const struct tb_tun *t); /* TB_TUN_* negotiated */
 /* TB_CAP_TSO when TSO4 and TSO6 were negotiated, TB_CAP_USO when USO4 and USO6 were. */
