@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
 BUILD_DEPS = cmake make gcc pkg-config libcmocka-dev libpcap-dev
-TEST_DEPS = $(BUILD_DEPS) iproute2 clang libclang-rt-14-dev iperf3 tcpdump python3
+TEST_DEPS = $(BUILD_DEPS) iproute2 clang libclang-rt-14-dev iperf3 tcpdump python3 clang-format
 
 .PHONY: all deps test demo bench fuzz fuzz-build fuzz-regress memcheck install clean format
 
@@ -65,7 +65,7 @@ install: all
 	cmake --install build
 
 format:
-	clang-format -i include/*.h src/*.c src/*.h tools/*.c tests/*.c tests/*.h bench/*.c fuzz/*.c examples/*.c 2>/dev/null || true
+	clang-format -i include/*.h src/*.c src/*.h tools/*.c tools/*.h tests/*.c tests/*.h bench/*.c bench/*.h fuzz/*.c fuzz/*.h examples/*.c 2>/dev/null || true
 
 clean:
 	rm -rf build build-test build-bench build-fuzz build-memcheck
