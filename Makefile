@@ -1,5 +1,6 @@
 # Front door: make, make test, make demo, make bench, make fuzz, make install.
 PREFIX ?= /usr/local
+MAKEFLAGS += --no-print-directory
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
