@@ -171,6 +171,14 @@ struct tu_spec tu_udp6(void)
 {
 	return base(1, 17);
 }
+struct tu_spec tu_tcp(int v6)
+{
+	return base(v6, 6);
+}
+struct tu_spec tu_udp(int v6)
+{
+	return base(v6, 17);
+}
 struct tu_spec tu_icmp4(void)
 {
 	struct tu_spec s = base(0, 1);
@@ -199,7 +207,8 @@ void tu_set_ts(struct tu_spec *s, uint32_t tsval, uint32_t tsecr)
 
 void tu_next(struct tu_spec *s)
 {
-	s->seq += s->len;
+	if (s->proto == 6)
+		s->seq += s->len;
 	s->pay_off += s->len;
 	s->id++;
 }
@@ -819,6 +828,14 @@ size_t tu_add_bytes(struct tu_h *h, const void *pkt, size_t len)
 	return tu_add_ptr(h, p, len);
 }
 
+size_t tu_add_next(struct tu_h *h, struct tu_spec *s)
+{
+	size_t i = tu_add(h, s);
+
+	tu_next(s);
+	return i;
+}
+
 static void add_out(struct tu_h *h, size_t *max, uint8_t *data, size_t len, size_t rec, size_t seg,
 		    int from_sp)
 {
@@ -1114,6 +1131,67 @@ void tu_expect_why(const struct tu_h *h, const char *counts)
 	for (w = 0; w < TB_WHY_COUNT; w++)
 		if (st.why[w] != want[w])
 			tu_fail("reasons are \"%s\", want \"%s\"", got, counts);
+}
+
+void tu_flush_expect(struct tu_h *h, const char *layout, const char *counts)
+{
+	int rc = tu_flush(h);
+
+	if (rc)
+		tu_fail("flush returned %d", rc);
+	tu_expect(h, layout);
+	if (counts)
+		tu_expect_why(h, counts);
+}
+
+char *tu_chain(char *buf, size_t cap, unsigned from, unsigned to)
+{
+	size_t k = (size_t)snprintf(buf, cap, "[");
+
+	for (unsigned i = from; i < to; i++)
+		k += (size_t)snprintf(buf + k, cap - k, "%s%u", i > from ? " " : "", i);
+	snprintf(buf + k, cap - k, "]");
+	return buf;
+}
+
+void tu_check_seg_cap(struct tu_spec s)
+{
+	struct tu_h *h = tu_new(TU_CAPS, NULL, 0);
+	char want[512], run[400];
+
+	s.len = 100;
+	for (int i = 0; i < 63; i++)
+		tu_add_next(h, &s);
+	tu_flush_expect(h, tu_chain(want, sizeof(want), 0, 63), "flush=1");
+
+	for (int i = 0; i < 66; i++)
+		tu_add_next(h, &s);
+	snprintf(want, sizeof(want), "%s [64 65]", tu_chain(run, sizeof(run), 0, 64));
+	tu_flush_expect(h, want, "seg_cap=1 flush=1");
+	tu_free(h);
+}
+
+void tu_check_byte_cap(struct tu_spec s, unsigned n, uint32_t pay)
+{
+	struct tu_h *h = tu_new(TU_CAPS, NULL, 0);
+	char want[256], run[200];
+	size_t len;
+
+	s.len = pay;
+	for (unsigned i = 0; i < n + 2; i++)
+		tu_add_next(h, &s);
+	snprintf(want, sizeof(want), "%s [%u %u]", tu_chain(run, sizeof(run), 0, n), n, n + 1);
+	tu_flush_expect(h, want, "byte_cap=1 flush=1");
+	tu_rec(h, 0, &len, NULL);
+	assert_int_equal(len, 65535);
+
+	/* One byte more per packet: the last one no longer fits. */
+	s.len = pay + 1;
+	for (unsigned i = 0; i < n; i++)
+		tu_add_next(h, &s);
+	snprintf(want, sizeof(want), "%s %u", tu_chain(run, sizeof(run), 0, n - 1), n - 1);
+	tu_flush_expect(h, want, "byte_cap=1 flush=1");
+	tu_free(h);
 }
 
 /* ------------------------------------------------------------------------ */

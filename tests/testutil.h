@@ -16,22 +16,22 @@
 
 #include <cmocka.h>
 
+#include "internal.h"
 #include "tunbatch.h"
 
 /* ------------------------------------------------------------------------ */
 /* Packet builders                                                          */
 /* ------------------------------------------------------------------------ */
 
-enum {
-	TU_FIN = 0x01,
-	TU_SYN = 0x02,
-	TU_RST = 0x04,
-	TU_PSH = 0x08,
-	TU_ACK = 0x10,
-	TU_URG = 0x20,
-	TU_ECE = 0x40,
-	TU_CWR = 0x80,
-};
+/* TCP flags: the library's, under the tests' prefix. */
+#define TU_FIN TBI_TCP_FIN
+#define TU_SYN TBI_TCP_SYN
+#define TU_RST TBI_TCP_RST
+#define TU_PSH TBI_TCP_PSH
+#define TU_ACK TBI_TCP_ACK
+#define TU_URG TBI_TCP_URG
+#define TU_ECE TBI_TCP_ECE
+#define TU_CWR TBI_TCP_CWR
 
 /* Every field of an IPv4/IPv6 TCP, UDP or other packet the tests vary. */
 struct tu_spec {
@@ -67,11 +67,19 @@ struct tu_spec tu_udp4(void);
 struct tu_spec tu_udp6(void);
 struct tu_spec tu_icmp4(void); /* echo request */
 struct tu_spec tu_icmp6(void);
+struct tu_spec tu_tcp(int v6); /* tu_tcp6() or tu_tcp4() */
+struct tu_spec tu_udp(int v6);
+
+/* IP header bytes of the builders' packets (no IPv4 options). */
+static inline unsigned tu_iphl(int v6)
+{
+	return v6 ? 40 : 20;
+}
 
 uint8_t tu_pay_byte(uint32_t i);
 /* TCP timestamp option (NOP NOP TS), 12 bytes. */
 void tu_set_ts(struct tu_spec *s, uint32_t tsval, uint32_t tsecr);
-/* Next TCP segment of the same flow: seq += len, ID + 1, payload moves on. */
+/* Next packet of the same flow: ID + 1, payload moves on, TCP seq += len. */
 void tu_next(struct tu_spec *s);
 size_t tu_spec_len(const struct tu_spec *s);
 /* Builds into out (cap bytes); returns the packet length. */
@@ -85,26 +93,11 @@ uint16_t tu_fold(uint32_t s);
 /* Pseudo-header sum for the given L4 length. */
 uint32_t tu_pseudo(const uint8_t *ip, uint8_t proto, uint32_t l4len);
 
-static inline uint16_t tu_get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-static inline uint32_t tu_get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static inline void tu_put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-static inline void tu_put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
+/* Byte order: the library's helpers, under the tests' prefix. */
+#define tu_get16 tbi_get16
+#define tu_get32 tbi_get32
+#define tu_put16 tbi_put16
+#define tu_put32 tbi_put32
 
 /* ------------------------------------------------------------------------ */
 /* What the rules say about one packet, computed independently              */
@@ -186,6 +179,9 @@ struct tu_h {
 	int paranoid;	     /* check caller packets and iovecs at every write */
 };
 
+/* Writer capabilities with both lanes on. */
+#define TU_CAPS (TB_CAP_TSO | TB_CAP_USO)
+
 /* caps: writer capabilities; opts may be NULL; arena_size 0: default. */
 struct tu_h *tu_new(unsigned caps, const struct tb_coalescer_opts *opts, size_t arena_size);
 void tu_free(struct tu_h *h);
@@ -195,6 +191,8 @@ size_t tu_add(struct tu_h *h, const struct tu_spec *s);
 size_t tu_add_bytes(struct tu_h *h, const void *pkt, size_t len);
 /* Commit a caller-owned buffer as is (it must outlive the flush). */
 size_t tu_add_ptr(struct tu_h *h, const uint8_t *pkt, size_t len);
+/* tu_add, then tu_next: the next call adds the flow's next packet. */
+size_t tu_add_next(struct tu_h *h, struct tu_spec *s);
 enum {
 	TU_ALLOW_LOSS = 1, /* writes failed on purpose: missing packets allowed */
 	TU_NO_CHECK = 2,   /* only flush, record outputs, check nothing */
@@ -222,6 +220,35 @@ void tu_expect(const struct tu_h *h, const char *layout);
  * why[TB_WHY_PSH] == 1, why[TB_WHY_FLUSH] == 2 and every other one 0.
  */
 void tu_expect_why(const struct tu_h *h, const char *counts);
+
+/* tu_flush, which must return 0, then tu_expect and (unless NULL) tu_expect_why. */
+void tu_flush_expect(struct tu_h *h, const char *layout, const char *counts);
+
+/* The layout of one superpacket of packets from .. to - 1: "[0 1 2]". */
+char *tu_chain(char *buf, size_t cap, unsigned from, unsigned to);
+
+/* A test body fn(int v6) as two cmocka tests, fn_v4 and fn_v6. */
+#define TU_BOTH(fn)                                                                                \
+	static void fn##_v4(void **st)                                                             \
+	{                                                                                          \
+		(void)st;                                                                          \
+		fn(0);                                                                             \
+	}                                                                                          \
+	static void fn##_v6(void **st)                                                             \
+	{                                                                                          \
+		(void)st;                                                                          \
+		fn(1);                                                                             \
+	}
+#define TU_BOTH_TESTS(fn) cmocka_unit_test(fn##_v4), cmocka_unit_test(fn##_v6)
+
+/*
+ * The caps, the same in both lanes, on s's flow. Seg cap: 63 packets of 100
+ * bytes make one superpacket, 66 one of 64 and one of 2. Byte cap: n + 2
+ * packets of pay bytes make one superpacket of exactly 65535 bytes and one of
+ * 2; n of pay + 1 bytes one of n - 1 and a plain packet.
+ */
+void tu_check_seg_cap(struct tu_spec s);
+void tu_check_byte_cap(struct tu_spec s, unsigned n, uint32_t pay);
 
 /* Message prefix for failures, e.g. the seed of a property run. */
 void tu_context(const char *fmt, ...);
