@@ -10,46 +10,19 @@
 #include <errno.h>
 #include <string.h>
 
-#define CAPS (TB_CAP_TSO | TB_CAP_USO)
-
 static struct tu_spec tcp(int v6)
 {
-	struct tu_spec s = v6 ? tu_tcp6() : tu_tcp4();
+	struct tu_spec s = tu_tcp(v6);
 
 	s.len = 100;
 	tu_set_ts(&s, 1, 2);
 	return s;
 }
 
-static struct tu_spec udp(int v6)
-{
-	struct tu_spec s = v6 ? tu_udp6() : tu_udp4();
-
-	s.len = 100;
-	return s;
-}
-
-/* Next packet of the flow, TCP or UDP. */
-static size_t add(struct tu_h *h, struct tu_spec *s)
-{
-	size_t i = tu_add(h, s);
-
-	if (s->proto == 6)
-		s->seq += s->len;
-	s->id++;
-	s->pay_off += s->len;
-	return i;
-}
-
-static size_t add_raw(struct tu_h *h, const uint8_t *p, size_t n)
-{
-	return tu_add_bytes(h, p, n);
-}
-
 static void passthrough(void **st)
 {
 	(void)st;
-	struct tu_h *h = tu_new(CAPS, NULL, 0);
+	struct tu_h *h = tu_new(TU_CAPS, NULL, 0);
 	struct tu_spec t = tcp(0), i4 = tu_icmp4(), i6 = tu_icmp6(), gre = tu_tcp4();
 	uint8_t b[256], junk[64];
 	size_t n;
@@ -58,26 +31,24 @@ static void passthrough(void **st)
 	for (size_t k = 0; k < sizeof(junk); k++)
 		junk[k] = (uint8_t)(k * 13 + 5);
 	gre.proto = 47;
-	add(h, &t);	     /* 0 */
-	tu_add(h, &i4);	     /* 1 */
-	tu_add(h, &i6);	     /* 2 */
-	add(h, &t);	     /* 3 */
-	add_raw(h, junk, 0); /* 4: empty */
-	add_raw(h, junk, 1); /* 5 */
+	tu_add_next(h, &t);	  /* 0 */
+	tu_add(h, &i4);		  /* 1 */
+	tu_add(h, &i6);		  /* 2 */
+	tu_add_next(h, &t);	  /* 3 */
+	tu_add_bytes(h, junk, 0); /* 4: empty */
+	tu_add_bytes(h, junk, 1); /* 5 */
 	n = tu_build(&t, b, sizeof(b));
-	add_raw(h, b, 19); /* 6: shorter than an IPv4 header */
+	tu_add_bytes(h, b, 19); /* 6: shorter than an IPv4 header */
 	junk[0] = 0x55;
-	add_raw(h, junk, 60); /* 7: IP version 5 */
+	tu_add_bytes(h, junk, 60); /* 7: IP version 5 */
 	junk[0] = 0x00;
-	add_raw(h, junk, 40); /* 8: version 0 */
+	tu_add_bytes(h, junk, 40); /* 8: version 0 */
 	struct tu_spec t6 = tcp(1);
 	n = tu_build(&t6, b, sizeof(b));
-	add_raw(h, b, 39); /* 9: shorter than an IPv6 header */
-	tu_add(h, &gre);   /* 10: another protocol */
-	add(h, &t);	   /* 11 */
-	assert_int_equal(tu_flush(h), 0);
-	tu_expect(h, "[0 3 11] 1 2 4 5 6 7 8 9 10");
-	tu_expect_why(h, "flush=1");
+	tu_add_bytes(h, b, 39); /* 9: shorter than an IPv6 header */
+	tu_add(h, &gre);	/* 10: another protocol */
+	tu_add_next(h, &t);	/* 11 */
+	tu_flush_expect(h, "[0 3 11] 1 2 4 5 6 7 8 9 10", "flush=1");
 	tu_batch_stats(h, &s);
 	assert_int_equal(s.lane_pkts[TB_LANE_PASS], 9);
 	assert_int_equal(s.lane_pkts[TB_LANE_TCP], 3);
@@ -96,9 +67,9 @@ static void malformed_seals_lane(void **st)
 	};
 
 	for (int v = 0; v < 8; v++) {
-		struct tu_h *h = tu_new(CAPS, NULL, 0);
+		struct tu_h *h = tu_new(TU_CAPS, NULL, 0);
 		int v6 = v == 5 || v == 6;
-		struct tu_spec a = tcp(v6), b = tcp(v6), u = udp(0), m = tcp(v6);
+		struct tu_spec a = tcp(v6), b = tcp(v6), u = tu_udp(0), m = tcp(v6);
 		uint8_t p[512];
 		size_t n, ip = v6 ? 40 : 20;
 
@@ -137,19 +108,17 @@ static void malformed_seals_lane(void **st)
 		}
 		if (!v6)
 			tu_put16(p + 10, 0), tu_put16(p + 10, (uint16_t)~tu_fold(tu_sum(p, 20, 0)));
-		add(h, &a);	  /* 0 */
-		add(h, &b);	  /* 1 */
-		add(h, &u);	  /* 2 */
-		add(h, &a);	  /* 3 */
-		add(h, &b);	  /* 4 */
-		add_raw(h, p, n); /* 5 */
-		add(h, &a);	  /* 6 */
-		add(h, &u);	  /* 7 */
-		add(h, &b);	  /* 8 */
-		add(h, &a);	  /* 9 */
-		assert_int_equal(tu_flush(h), 0);
-		tu_expect(h, "[0 3] [1 4] 5 [6 9] 8 [2 7]");
-		tu_expect_why(h, "malformed=1 flush=3");
+		tu_add_next(h, &a);    /* 0 */
+		tu_add_next(h, &b);    /* 1 */
+		tu_add_next(h, &u);    /* 2 */
+		tu_add_next(h, &a);    /* 3 */
+		tu_add_next(h, &b);    /* 4 */
+		tu_add_bytes(h, p, n); /* 5 */
+		tu_add_next(h, &a);    /* 6 */
+		tu_add_next(h, &u);    /* 7 */
+		tu_add_next(h, &b);    /* 8 */
+		tu_add_next(h, &a);    /* 9 */
+		tu_flush_expect(h, "[0 3] [1 4] 5 [6 9] 8 [2 7]", "malformed=1 flush=3");
 		tu_free(h);
 	}
 	tu_context("%s", "");
@@ -166,7 +135,7 @@ static void truncated_everywhere(void **st)
 	(void)st;
 	for (int c = 0; c < 4; c++) {
 		int v6 = c & 1, is_tcp = c < 2;
-		struct tu_spec s = is_tcp ? tcp(v6) : udp(v6);
+		struct tu_spec s = is_tcp ? tcp(v6) : tu_udp(v6);
 		size_t ip = v6 ? 40 : 20, l4 = is_tcp ? 32 : 8, full = ip + l4 + 100;
 
 		for (size_t cut = 0; cut < full; cut++) {
@@ -180,10 +149,10 @@ static void truncated_everywhere(void **st)
 					continue;
 				tu_context("%s%s cut at %zu%s", is_tcp ? "tcp" : "udp",
 					   v6 ? "6" : "4", cut, fix ? " (lengths fixed)" : "");
-				h = tu_new(CAPS, NULL, 0);
+				h = tu_new(TU_CAPS, NULL, 0);
 				x = s;
-				add(h, &x);
-				add(h, &x);
+				tu_add_next(h, &x);
+				tu_add_next(h, &x);
 				tu_build(&x, p, sizeof(p));
 				if (fix) {
 					if (v6)
@@ -194,13 +163,12 @@ static void truncated_everywhere(void **st)
 						tu_put16(p + ip + 4, (uint16_t)(cut - ip));
 					tu_fix_csums(p, cut);
 				}
-				add_raw(h, p, cut);
+				tu_add_bytes(h, p, cut);
 				x.seq += (uint32_t)(is_tcp && cut > ip + l4 ? cut - ip - l4 : 0);
 				x.pay_off += (uint32_t)(cut > ip + l4 ? cut - ip - l4 : 0);
 				x.id++;
-				add(h, &x);
-				add(h, &x);
-				assert_int_equal(tu_flush(h), 0);
+				tu_add_next(h, &x);
+				tu_add_next(h, &x);
 				if (cut < ip || (v6 && cut < 40))
 					want = "[0 1 3 4] 2"; /* too short: passthrough */
 				else if (!fix)
@@ -212,7 +180,7 @@ static void truncated_everywhere(void **st)
 					want = is_tcp ? "[0 1 3 4] 2" : "[0 1] 2 [3 4]";
 				else
 					want = "[0 1 2] [3 4]"; /* a short last segment */
-				tu_expect(h, want);
+				tu_flush_expect(h, want, NULL);
 				tu_free(h);
 			}
 		}
@@ -226,35 +194,30 @@ static void trailing_bytes_trimmed(void **st)
 	(void)st;
 	for (int c = 0; c < 4; c++) {
 		int v6 = c & 1;
-		struct tu_h *h = tu_new(CAPS, NULL, 0);
-		struct tu_spec s = c < 2 ? tcp(v6) : udp(v6), ack;
+		struct tu_h *h = tu_new(TU_CAPS, NULL, 0);
+		struct tu_spec s = c < 2 ? tcp(v6) : tu_udp(v6), ack;
 		uint8_t p[512];
 		size_t n, len;
 
 		tu_context("case %d", c);
-		add(h, &s);
+		tu_add_next(h, &s);
 		n = tu_build(&s, p, sizeof(p));
 		memset(p + n, 0xee, 7);
-		add_raw(h, p, n + 7);
-		if (s.proto == 6)
-			s.seq += s.len;
-		s.id++;
-		s.pay_off += s.len;
-		add(h, &s);
-		assert_int_equal(tu_flush(h), 0);
-		tu_expect(h, "[0 1 2]");
+		tu_add_bytes(h, p, n + 7);
+		tu_next(&s);
+		tu_add_next(h, &s);
+		tu_flush_expect(h, "[0 1 2]", NULL);
 
 		/* Alone, and a padded pure ACK (Ethernet pads 40-byte ACKs). */
 		n = tu_build(&s, p, sizeof(p));
 		memset(p + n, 0, 6);
-		add_raw(h, p, n + 6);
+		tu_add_bytes(h, p, n + 6);
 		ack = s;
 		ack.len = 0;
 		n = tu_build(&ack, p, sizeof(p));
 		memset(p + n, 0, 6);
-		add_raw(h, p, n + 6);
-		assert_int_equal(tu_flush(h), 0);
-		tu_expect(h, "0 1");
+		tu_add_bytes(h, p, n + 6);
+		tu_flush_expect(h, "0 1", NULL);
 		tu_rec(h, 0, &len, NULL);
 		assert_int_equal(len, tu_spec_len(&s));
 		tu_rec(h, 1, &len, NULL);
@@ -268,28 +231,27 @@ static void ip_options(void **st)
 {
 	(void)st;
 	for (int c = 0; c < 2; c++) {
-		struct tu_h *h = tu_new(CAPS, NULL, 0);
-		struct tu_spec s = c ? udp(0) : tcp(0), o, u = c ? tcp(1) : udp(1);
+		struct tu_h *h = tu_new(TU_CAPS, NULL, 0);
+		struct tu_spec s = c ? tu_udp(0) : tcp(0), o, u = c ? tcp(1) : tu_udp(1);
 
-		add(h, &s);
-		add(h, &u);
-		add(h, &s);
+		tu_add_next(h, &s);
+		tu_add_next(h, &u);
+		tu_add_next(h, &s);
 		o = s;
 		o.ipopt_len = 4;
-		add(h, &o);
+		tu_add_next(h, &o);
 		s.seq = o.seq, s.id = o.id, s.pay_off = o.pay_off;
 		o = s;
 		o.ipopt_len = 8;
-		add(h, &o);
-		add(h, &o);
+		tu_add_next(h, &o);
+		tu_add_next(h, &o);
 		s.seq = o.seq, s.id = o.id, s.pay_off = o.pay_off;
-		add(h, &u);
-		add(h, &s);
-		add(h, &s);
-		assert_int_equal(tu_flush(h), 0);
+		tu_add_next(h, &u);
+		tu_add_next(h, &s);
+		tu_add_next(h, &s);
 		/* Options never merge, seal the lane; the other lane is untouched. */
-		tu_expect(h, c ? "[1 6] [0 2] 3 4 5 [7 8]" : "[0 2] 3 4 5 [7 8] [1 6]");
-		tu_expect_why(h, "unsupported=3 flush=2");
+		tu_flush_expect(h, c ? "[1 6] [0 2] 3 4 5 [7 8]" : "[0 2] 3 4 5 [7 8] [1 6]",
+				"unsupported=3 flush=2");
 		tu_free(h);
 	}
 }
@@ -298,31 +260,29 @@ static void fragments(void **st)
 {
 	(void)st;
 	for (int c = 0; c < 2; c++) {
-		struct tu_h *h = tu_new(CAPS, NULL, 0);
-		struct tu_spec s = c ? udp(0) : tcp(0), f;
+		struct tu_h *h = tu_new(TU_CAPS, NULL, 0);
+		struct tu_spec s = c ? tu_udp(0) : tcp(0), f;
 		uint8_t p[512];
 		size_t n;
 
 		tu_context("%s", c ? "udp" : "tcp");
 		s.df = 0;
-		add(h, &s); /* 0 */
-		add(h, &s); /* 1 */
+		tu_add_next(h, &s); /* 0 */
+		tu_add_next(h, &s); /* 1 */
 		f = s;
-		f.frag = 0x2000; /* MF: the first fragment */
-		add(h, &f);	 /* 2 */
+		f.frag = 0x2000;    /* MF: the first fragment */
+		tu_add_next(h, &f); /* 2 */
 		f.frag = 0x2000 | 40;
 		f.id--;
 		n = tu_build(&f, p, sizeof(p));
-		add_raw(h, p, n); /* 3: a middle fragment (its bytes are not L4) */
+		tu_add_bytes(h, p, n); /* 3: a middle fragment (its bytes are not L4) */
 		f.frag = 55;
 		n = tu_build(&f, p, sizeof(p));
-		add_raw(h, p, n); /* 4: the last one */
+		tu_add_bytes(h, p, n); /* 4: the last one */
 		s.id = f.id;
-		add(h, &s); /* 5 */
-		add(h, &s); /* 6 */
-		assert_int_equal(tu_flush(h), 0);
-		tu_expect(h, "[0 1] 2 3 4 [5 6]");
-		tu_expect_why(h, "unsupported=3 flush=1");
+		tu_add_next(h, &s); /* 5 */
+		tu_add_next(h, &s); /* 6 */
+		tu_flush_expect(h, "[0 1] 2 3 4 [5 6]", "unsupported=3 flush=1");
 		tu_free(h);
 	}
 	tu_context("%s", "");
@@ -355,27 +315,25 @@ static void ipv6_ext_headers(void **st)
 {
 	(void)st;
 	for (int c = 0; c < 2; c++) {
-		struct tu_h *h = tu_new(CAPS, NULL, 0);
-		struct tu_spec s = c ? udp(1) : tcp(1), i6 = tu_icmp6();
+		struct tu_h *h = tu_new(TU_CAPS, NULL, 0);
+		struct tu_spec s = c ? tu_udp(1) : tcp(1), i6 = tu_icmp6();
 		uint8_t p[600];
 		size_t n;
 
 		tu_context("%s", c ? "udp" : "tcp");
-		add(h, &s); /* 0 */
-		add(h, &s); /* 1 */
+		tu_add_next(h, &s); /* 0 */
+		tu_add_next(h, &s); /* 1 */
 		n = with_ext(p, &s, 1, 0);
-		add_raw(h, p, n); /* 2: in the lane, seals it */
+		tu_add_bytes(h, p, n); /* 2: in the lane, seals it */
 		n = with_ext(p, &s, 9, 0);
-		add_raw(h, p, n); /* 3: too many headers: passthrough */
+		tu_add_bytes(h, p, n); /* 3: too many headers: passthrough */
 		n = with_ext(p, &s, 2, 1);
-		add_raw(h, p, n); /* 4: past the end: passthrough */
+		tu_add_bytes(h, p, n); /* 4: past the end: passthrough */
 		n = with_ext(p, &i6, 2, 0);
-		add_raw(h, p, n); /* 5: ICMPv6 behind them: passthrough */
-		add(h, &s);	  /* 6 */
-		add(h, &s);	  /* 7 */
-		assert_int_equal(tu_flush(h), 0);
-		tu_expect(h, "[0 1] 2 [6 7] 3 4 5");
-		tu_expect_why(h, "unsupported=1 flush=1");
+		tu_add_bytes(h, p, n); /* 5: ICMPv6 behind them: passthrough */
+		tu_add_next(h, &s);    /* 6 */
+		tu_add_next(h, &s);    /* 7 */
+		tu_flush_expect(h, "[0 1] 2 [6 7] 3 4 5", "unsupported=1 flush=1");
 		tu_free(h);
 	}
 	tu_context("%s", "");
@@ -388,10 +346,10 @@ static void lanes_off(void **st)
 		unsigned caps, flags, lanes;
 		const char *want, *why;
 	} c[] = {
-		{CAPS, 0, 7, "[0 3 5] [1 4] 2", "flush=2"},
-		{CAPS, TB_COALESCE_NO_TCP, 6, "[1 4] 0 2 3 5", "lane_off=3 flush=1"},
-		{CAPS, TB_COALESCE_NO_UDP, 5, "[0 3 5] 1 2 4", "lane_off=2 flush=1"},
-		{CAPS, TB_COALESCE_NO_TCP | TB_COALESCE_NO_UDP, 4, "0 1 2 3 4 5", "lane_off=5"},
+		{TU_CAPS, 0, 7, "[0 3 5] [1 4] 2", "flush=2"},
+		{TU_CAPS, TB_COALESCE_NO_TCP, 6, "[1 4] 0 2 3 5", "lane_off=3 flush=1"},
+		{TU_CAPS, TB_COALESCE_NO_UDP, 5, "[0 3 5] 1 2 4", "lane_off=2 flush=1"},
+		{TU_CAPS, TB_COALESCE_NO_TCP | TB_COALESCE_NO_UDP, 4, "0 1 2 3 4 5", "lane_off=5"},
 		{TB_CAP_USO, 0, 6, "[1 4] 0 2 3 5", "lane_off=3 flush=1"},
 		{TB_CAP_TSO, 0, 5, "[0 3 5] 1 2 4", "lane_off=2 flush=1"},
 		{0, 0, 4, "0 1 2 3 4 5", "lane_off=5"},
@@ -400,7 +358,7 @@ static void lanes_off(void **st)
 	for (size_t k = 0; k < sizeof(c) / sizeof(c[0]); k++) {
 		struct tb_coalescer_opts o = {c[k].flags, 0};
 		struct tu_h *h = tu_new(c[k].caps, &o, 0);
-		struct tu_spec t = tcp(0), u = udp(1), m = tcp(0), i4 = tu_icmp4();
+		struct tu_spec t = tcp(0), u = tu_udp(1), m = tcp(0), i4 = tu_icmp4();
 		uint8_t p[512];
 		size_t n;
 
@@ -408,19 +366,17 @@ static void lanes_off(void **st)
 		assert_int_equal(tb_coalescer_lanes(h->co), c[k].lanes);
 		m.sport = 5;
 		n = tu_build(&m, p, sizeof(p));
-		p[32] = 0x30;	/* TCP doff 3: malformed, but its lane is off */
-		add(h, &t);	/* 0 */
-		add(h, &u);	/* 1 */
-		tu_add(h, &i4); /* 2 */
-		add(h, &t);	/* 3 */
-		add(h, &u);	/* 4 */
+		p[32] = 0x30;	    /* TCP doff 3: malformed, but its lane is off */
+		tu_add_next(h, &t); /* 0 */
+		tu_add_next(h, &u); /* 1 */
+		tu_add(h, &i4);	    /* 2 */
+		tu_add_next(h, &t); /* 3 */
+		tu_add_next(h, &u); /* 4 */
 		if (c[k].lanes & 1)
-			add(h, &t); /* 5 */
+			tu_add_next(h, &t); /* 5 */
 		else
-			add_raw(h, p, n); /* 5 */
-		assert_int_equal(tu_flush(h), 0);
-		tu_expect(h, c[k].want);
-		tu_expect_why(h, c[k].why);
+			tu_add_bytes(h, p, n); /* 5 */
+		tu_flush_expect(h, c[k].want, c[k].why);
 		tu_free(h);
 	}
 	tu_context("%s", "");
@@ -443,7 +399,7 @@ static int plain_write(struct tb_writer *w, const void *pkt, size_t len)
 static void no_write_gso(void **st)
 {
 	(void)st;
-	struct plain_writer pw = {{plain_write, NULL, CAPS}, 0};
+	struct plain_writer pw = {{plain_write, NULL, TU_CAPS}, 0};
 	struct tb_arena *a = tb_arena_create(0);
 	struct tb_coalescer *co = tb_coalescer_create(&pw.w, a, NULL);
 	struct tu_spec s = tcp(0);
@@ -480,35 +436,32 @@ static void verify_csum(void **st)
 		if (ipbad && v6)
 			continue; /* IPv6 has no header checksum */
 		tu_context("case %d", c);
-		s = is_tcp ? tcp(v6) : udp(v6);
-		h = tu_new(CAPS, &o, 0);
-		add(h, &s);
-		add(h, &s);
+		s = is_tcp ? tcp(v6) : tu_udp(v6);
+		h = tu_new(TU_CAPS, &o, 0);
+		tu_add_next(h, &s);
+		tu_add_next(h, &s);
 		if (ipbad)
 			s.bad_ipcsum = 1;
 		else
 			s.bad_csum = 1;
-		add(h, &s);
+		tu_add_next(h, &s);
 		s.bad_ipcsum = s.bad_csum = 0;
-		add(h, &s);
-		add(h, &s);
-		assert_int_equal(tu_flush(h), 0);
-		tu_expect(h, "[0 1] 2 [3 4]");
-		tu_expect_why(h, "bad_csum=1 flush=1");
+		tu_add_next(h, &s);
+		tu_add_next(h, &s);
+		tu_flush_expect(h, "[0 1] 2 [3 4]", "bad_csum=1 flush=1");
 		tu_free(h);
 
 		/* Without verification the same packets merge. */
-		s = is_tcp ? tcp(v6) : udp(v6);
-		h = tu_new(CAPS, NULL, 0);
+		s = is_tcp ? tcp(v6) : tu_udp(v6);
+		h = tu_new(TU_CAPS, NULL, 0);
 		for (int i = 0; i < 5; i++) {
 			s.bad_csum = i == 2 && !ipbad;
 			s.bad_ipcsum = i == 2 && ipbad;
-			add(h, &s);
+			tu_add_next(h, &s);
 		}
 		if (ipbad) {
 			/* The kernel rewrites IPv4 header checksums anyway. */
-			assert_int_equal(tu_flush(h), 0);
-			tu_expect(h, "[0 1 2 3 4]");
+			tu_flush_expect(h, "[0 1 2 3 4]", NULL);
 		} else {
 			struct tb_vnet_hdr v;
 			size_t len;
@@ -525,20 +478,18 @@ static void verify_csum(void **st)
 	/* A checksum-less IPv4 datagram is valid, but still not merged; a bad
 	 * pure ACK is not counted as a pure ACK. */
 	struct tb_coalescer_opts o = {TB_COALESCE_VERIFY_CSUM, 0};
-	struct tu_h *h = tu_new(CAPS, &o, 0);
-	struct tu_spec u = udp(0), a = tcp(0);
+	struct tu_h *h = tu_new(TU_CAPS, &o, 0);
+	struct tu_spec u = tu_udp(0), a = tcp(0);
 	struct tb_stats stt;
 
 	u.udp_nocsum = 1;
-	add(h, &u);
+	tu_add_next(h, &u);
 	a.len = 0;
 	a.bad_csum = 1;
 	tu_add(h, &a);
 	a.bad_csum = 0;
 	tu_add(h, &a);
-	assert_int_equal(tu_flush(h), 0);
-	tu_expect(h, "1 2 0");
-	tu_expect_why(h, "no_csum=1 bad_csum=1");
+	tu_flush_expect(h, "1 2 0", "no_csum=1 bad_csum=1");
 	tu_batch_stats(h, &stt);
 	assert_int_equal(stt.pure_acks, 1);
 	tu_free(h);
@@ -549,9 +500,9 @@ static void bad_arguments(void **st)
 {
 	(void)st;
 	struct tb_arena *a = tb_arena_create(4096);
-	struct tb_capture *cap = tb_capture_create(CAPS);
+	struct tb_capture *cap = tb_capture_create(TU_CAPS);
 	struct tb_writer *w = tb_capture_writer(cap);
-	struct tb_writer nowrite = {NULL, NULL, CAPS};
+	struct tb_writer nowrite = {NULL, NULL, TU_CAPS};
 	struct tb_coalescer_opts big = {0, (1u << 24) + 1};
 	struct tb_coalescer *co;
 

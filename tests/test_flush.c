@@ -11,8 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CAPS (TB_CAP_TSO | TB_CAP_USO)
-
 static struct tu_spec tcp(void)
 {
 	struct tu_spec s = tu_tcp4();
@@ -29,34 +27,22 @@ static struct tu_spec udp(void)
 	return s;
 }
 
-static size_t add(struct tu_h *h, struct tu_spec *s)
-{
-	size_t i = tu_add(h, s);
-
-	if (s->proto == 6)
-		s->seq += s->len;
-	s->id++;
-	s->pay_off += s->len;
-	return i;
-}
-
 static void lane_order(void **st)
 {
 	(void)st;
-	struct tu_h *h = tu_new(CAPS, NULL, 0);
+	struct tu_h *h = tu_new(TU_CAPS, NULL, 0);
 	struct tu_spec t = tcp(), u = udp(), i4 = tu_icmp4(), i6 = tu_icmp6();
 
-	tu_add(h, &i4); /* 0 */
-	add(h, &u);	/* 1 */
-	add(h, &t);	/* 2 */
-	tu_add(h, &i6); /* 3 */
-	add(h, &u);	/* 4 */
-	add(h, &t);	/* 5 */
+	tu_add(h, &i4);	    /* 0 */
+	tu_add_next(h, &u); /* 1 */
+	tu_add_next(h, &t); /* 2 */
+	tu_add(h, &i6);	    /* 3 */
+	tu_add_next(h, &u); /* 4 */
+	tu_add_next(h, &t); /* 5 */
 	i4.seq++;
-	tu_add(h, &i4); /* 6 */
-	add(h, &u);	/* 7 */
-	assert_int_equal(tu_flush(h), 0);
-	tu_expect(h, "[2 5] [1 4 7] 0 3 6");
+	tu_add(h, &i4);	    /* 6 */
+	tu_add_next(h, &u); /* 7 */
+	tu_flush_expect(h, "[2 5] [1 4 7] 0 3 6", NULL);
 	tu_free(h);
 }
 
@@ -64,14 +50,14 @@ static void lane_order(void **st)
 static void error_does_not_stop_others(void **st)
 {
 	(void)st;
-	struct tu_h *h = tu_new(CAPS, NULL, 0);
+	struct tu_h *h = tu_new(TU_CAPS, NULL, 0);
 	struct tu_spec t = tcp(), u = udp(), i4 = tu_icmp4();
 	struct tb_stats s;
 
-	add(h, &t);	/* 0: alone, a plain write, which fails */
-	add(h, &u);	/* 1 */
-	tu_add(h, &i4); /* 2 */
-	add(h, &u);	/* 3 */
+	tu_add_next(h, &t); /* 0: alone, a plain write, which fails */
+	tu_add_next(h, &u); /* 1 */
+	tu_add(h, &i4);	    /* 2 */
+	tu_add_next(h, &u); /* 3 */
 	tb_capture_fail(h->cap, 1, -EIO, 0);
 	assert_int_equal(tu_flush_flags(h, TU_ALLOW_LOSS), -EIO);
 	tu_expect(h, "[1 3] 2");
@@ -80,10 +66,9 @@ static void error_does_not_stop_others(void **st)
 	assert_int_equal(s.fallbacks, 0);
 
 	/* The next burst is unaffected. */
-	add(h, &t);
-	add(h, &t);
-	assert_int_equal(tu_flush(h), 0);
-	tu_expect(h, "[0 1]");
+	tu_add_next(h, &t);
+	tu_add_next(h, &t);
+	tu_flush_expect(h, "[0 1]", NULL);
 	tu_free(h);
 }
 
@@ -118,8 +103,8 @@ static int ew_write_gso(struct tb_writer *w, const struct tb_superpacket *sp)
 static void first_error_returned(void **st)
 {
 	(void)st;
-	struct tb_capture *cap = tb_capture_create(CAPS);
-	struct err_writer e = {{ew_write, ew_write_gso, CAPS}, tb_capture_writer(cap), 0, {0}};
+	struct tb_capture *cap = tb_capture_create(TU_CAPS);
+	struct err_writer e = {{ew_write, ew_write_gso, TU_CAPS}, tb_capture_writer(cap), 0, {0}};
 	struct tb_arena *a = tb_arena_create(0);
 	struct tb_coalescer *co = tb_coalescer_create(&e.w, a, NULL);
 	struct tu_spec t = tcp(), t2 = tcp(), u = udp(), i4 = tu_icmp4();
@@ -159,18 +144,17 @@ static void first_error_returned(void **st)
 static void fallback(void **st)
 {
 	(void)st;
-	struct tu_h *h = tu_new(CAPS, NULL, 0);
+	struct tu_h *h = tu_new(TU_CAPS, NULL, 0);
 	struct tu_spec t = tcp(), u = udp(), i4 = tu_icmp4();
 	struct tb_stats s;
 
 	for (int i = 0; i < 3; i++) {
-		add(h, &t); /* 0 2 4 */
-		add(h, &u); /* 1 3 5 */
+		tu_add_next(h, &t); /* 0 2 4 */
+		tu_add_next(h, &u); /* 1 3 5 */
 	}
 	tu_add(h, &i4); /* 6 */
 	tb_capture_fail(h->cap, 1, -EINVAL, 1);
-	assert_int_equal(tu_flush(h), 0);
-	tu_expect(h, "0 2 4 [1 3 5] 6");
+	tu_flush_expect(h, "0 2 4 [1 3 5] 6", NULL);
 	tu_batch_stats(h, &s);
 	assert_int_equal(s.fallbacks, 1);
 	assert_int_equal(s.write_errors, 1);
@@ -178,12 +162,11 @@ static void fallback(void **st)
 
 	/* Both lanes rejected. */
 	for (int i = 0; i < 3; i++) {
-		add(h, &t);
-		add(h, &u);
+		tu_add_next(h, &t);
+		tu_add_next(h, &u);
 	}
 	tb_capture_fail(h->cap, 2, -EINVAL, 1);
-	assert_int_equal(tu_flush(h), 0);
-	tu_expect(h, "0 2 4 1 3 5");
+	tu_flush_expect(h, "0 2 4 1 3 5", NULL);
 	tu_batch_stats(h, &s);
 	assert_int_equal(s.fallbacks, 2);
 	assert_int_equal(s.superpackets, 0);
@@ -191,8 +174,8 @@ static void fallback(void **st)
 	/* The superpacket and then an original fail: that one is lost, and
 	 * flush says so. */
 	for (int i = 0; i < 3; i++)
-		add(h, &t);
-	add(h, &u);
+		tu_add_next(h, &t);
+	tu_add_next(h, &u);
 	tb_capture_fail(h->cap, 2, -EIO, 0);
 	assert_int_equal(tu_flush_flags(h, TU_ALLOW_LOSS), -EIO);
 	tu_expect(h, "1 2 3");
@@ -205,12 +188,12 @@ static void fallback(void **st)
 static void drains_everything(void **st)
 {
 	(void)st;
-	struct tu_h *h = tu_new(CAPS, NULL, 0);
+	struct tu_h *h = tu_new(TU_CAPS, NULL, 0);
 	struct tu_spec t = tcp(), u = udp(), i4 = tu_icmp4();
 
 	for (int i = 0; i < 5; i++) {
-		add(h, &t);
-		add(h, &u);
+		tu_add_next(h, &t);
+		tu_add_next(h, &u);
 		tu_add(h, &i4);
 	}
 	assert_int_equal(tu_flush(h), 0);
@@ -227,9 +210,8 @@ static void drains_everything(void **st)
 		assert_memory_equal(&z, &zero, sizeof(z));
 	}
 	/* Chains do not continue across a flush. */
-	add(h, &t);
-	assert_int_equal(tu_flush(h), 0);
-	tu_expect(h, "0");
+	tu_add_next(h, &t);
+	tu_flush_expect(h, "0", NULL);
 	tu_free(h);
 }
 
@@ -238,46 +220,41 @@ static void early_drain(void **st)
 {
 	(void)st;
 	struct tb_coalescer_opts o = {0, 4};
-	struct tu_h *h = tu_new(CAPS, &o, 0);
+	struct tu_h *h = tu_new(TU_CAPS, &o, 0);
 	struct tu_spec t = tcp(), u = udp(), i4 = tu_icmp4();
 	struct tb_stats s;
 
 	for (int i = 0; i < 10; i++)
-		add(h, &t); /* 0-9 */
+		tu_add_next(h, &t); /* 0-9 */
 	assert_int_equal(tu_nrec(h), 2);
-	add(h, &u); /* 10 */
-	add(h, &u); /* 11 */
+	tu_add_next(h, &u); /* 10 */
+	tu_add_next(h, &u); /* 11 */
 	for (int i = 0; i < 5; i++) {
 		tu_add(h, &i4); /* 12-16 */
 		i4.seq++;
 	}
 	assert_int_equal(tu_nrec(h), 6);
-	assert_int_equal(tu_flush(h), 0);
-	tu_expect(h, "[0 1 2 3] [4 5 6 7] 12 13 14 15 [8 9] [10 11] 16");
-	tu_expect_why(h, "full=2 flush=2");
+	tu_flush_expect(h, "[0 1 2 3] [4 5 6 7] 12 13 14 15 [8 9] [10 11] 16", "full=2 flush=2");
 	tu_batch_stats(h, &s);
 	assert_int_equal(s.writes, 9);
 
 	/* One packet per lane: every packet is written alone. */
 	o.max_pkts = 1;
-	struct tu_h *h1 = tu_new(CAPS, &o, 0);
+	struct tu_h *h1 = tu_new(TU_CAPS, &o, 0);
 	t = tcp();
 	for (int i = 0; i < 5; i++)
-		add(h1, &t);
-	assert_int_equal(tu_flush(h1), 0);
-	tu_expect(h1, "0 1 2 3 4");
-	tu_expect_why(h1, "full=4 flush=1");
+		tu_add_next(h1, &t);
+	tu_flush_expect(h1, "0 1 2 3 4", "full=4 flush=1");
 	tu_free(h1);
 
 	/* A superpacket rejected while writing early: its originals go. */
 	t = tcp();
 	for (int i = 0; i < 4; i++)
-		add(h, &t);
+		tu_add_next(h, &t);
 	tb_capture_fail(h->cap, 1, -EIO, 1);
-	add(h, &t);
-	add(h, &t);
-	assert_int_equal(tu_flush(h), 0);
-	tu_expect(h, "0 1 2 3 [4 5]");
+	tu_add_next(h, &t);
+	tu_add_next(h, &t);
+	tu_flush_expect(h, "0 1 2 3 [4 5]", NULL);
 	tu_batch_stats(h, &s);
 	assert_int_equal(s.fallbacks, 1);
 	assert_int_equal(s.write_errors, 1);
@@ -285,11 +262,11 @@ static void early_drain(void **st)
 	/* A packet lost while writing early: flush returns that error. */
 	for (int i = 0; i < 4; i++) {
 		t.sport = (uint16_t)(100 + i);
-		add(h, &t);
+		tu_add_next(h, &t);
 	}
 	tb_capture_fail(h->cap, 1, -EIO, 0);
-	add(h, &t);
-	add(h, &t);
+	tu_add_next(h, &t);
+	tu_add_next(h, &t);
 	assert_int_equal(tu_flush_flags(h, TU_ALLOW_LOSS), -EIO);
 	tu_expect(h, "1 2 3 [4 5]");
 	tu_expect_why(h, "full=4 flush=1");
@@ -304,7 +281,7 @@ static void early_drain(void **st)
 static void no_pointer_kept(void **st)
 {
 	(void)st;
-	struct tu_h *h = tu_new(CAPS, NULL, 0);
+	struct tu_h *h = tu_new(TU_CAPS, NULL, 0);
 	struct tu_spec t = tcp(), u = udp();
 	uint8_t *bufs[6];
 
@@ -319,17 +296,15 @@ static void no_pointer_kept(void **st)
 			x->seq += x->len;
 		x->pay_off += x->len;
 	}
-	assert_int_equal(tu_flush(h), 0);
-	tu_expect(h, "[0 2 4] [1 3 5]");
+	tu_flush_expect(h, "[0 2 4] [1 3 5]", NULL);
 	for (int i = 0; i < 6; i++)
 		free(bufs[i]);
 	assert_int_equal(tu_flush(h), 0);
 	assert_int_equal(tu_nrec(h), 0);
-	add(h, &t);
-	add(h, &u);
-	add(h, &t);
-	assert_int_equal(tu_flush(h), 0);
-	tu_expect(h, "[0 2] 1");
+	tu_add_next(h, &t);
+	tu_add_next(h, &u);
+	tu_add_next(h, &t);
+	tu_flush_expect(h, "[0 2] 1", NULL);
 	tu_free(h);
 }
 
@@ -344,13 +319,13 @@ static void pcap_writer_roundtrip(void **st)
 	struct tb_pcap_writer *pw;
 	struct tb_arena *a = tb_arena_create(0);
 	struct tb_coalescer *co;
-	struct tu_h *h = tu_new(CAPS, NULL, 0);
+	struct tu_h *h = tu_new(TU_CAPS, NULL, 0);
 	struct tu_spec t = tcp(), u = udp(), i4 = tu_icmp4();
 	struct tu_trace tr;
 
 	assert_non_null(pcap);
 	assert_non_null(log);
-	pw = tb_pcap_writer_create(pcap, log, CAPS);
+	pw = tb_pcap_writer_create(pcap, log, TU_CAPS);
 	assert_non_null(pw);
 	co = tb_coalescer_create(tb_pcap_writer_writer(pw), a, NULL);
 	assert_non_null(co);
@@ -360,11 +335,10 @@ static void pcap_writer_roundtrip(void **st)
 		uint8_t *p = tb_coalescer_reserve(co, n);
 		tu_build(x, p, n);
 		assert_int_equal(tb_coalescer_commit(co, p, n), 0);
-		add(h, x);
+		tu_add_next(h, x);
 	}
 	assert_int_equal(tb_coalescer_flush(co), 0);
-	assert_int_equal(tu_flush(h), 0);
-	tu_expect(h, "[0 3 6] [1 4] 2 5");
+	tu_flush_expect(h, "[0 3 6] [1 4] 2 5", NULL);
 	tb_pcap_writer_destroy(pw);
 	fclose(pcap);
 
