@@ -213,7 +213,7 @@ void tu_next(struct tu_spec *s)
 	s->id++;
 }
 
-static unsigned ip_hlen(const struct tu_spec *s)
+unsigned tu_spec_iphl(const struct tu_spec *s)
 {
 	return s->v6 ? 40u : 20u + s->ipopt_len;
 }
@@ -235,7 +235,20 @@ static unsigned l4_hlen(const struct tu_spec *s)
 
 size_t tu_spec_len(const struct tu_spec *s)
 {
-	return ip_hlen(s) + l4_hlen(s) + s->len;
+	return tu_spec_iphl(s) + l4_hlen(s) + s->len;
+}
+
+struct tb_vnet_hdr tu_gso_hdr(const struct tu_spec *s, uint16_t gso_size)
+{
+	struct tb_vnet_hdr v = {0};
+
+	v.flags = TB_VNET_F_NEEDS_CSUM;
+	v.gso_type = s->proto == 17 ? TB_GSO_UDP_L4 : s->v6 ? TB_GSO_TCPV6 : TB_GSO_TCPV4;
+	v.hdr_len = (uint16_t)(tu_spec_iphl(s) + l4_hlen(s));
+	v.gso_size = gso_size;
+	v.csum_start = (uint16_t)tu_spec_iphl(s);
+	v.csum_offset = s->proto == 17 ? 6 : 16;
+	return v;
 }
 
 static void l4_csum(uint8_t *ip, unsigned iphl, uint8_t proto, size_t total, int nocsum)
@@ -281,7 +294,7 @@ static void ip4_csum(uint8_t *ip)
 size_t tu_build(const struct tu_spec *s, uint8_t *b, size_t cap)
 {
 	size_t total = tu_spec_len(s);
-	unsigned iphl = ip_hlen(s), l4hl = l4_hlen(s);
+	unsigned iphl = tu_spec_iphl(s), l4hl = l4_hlen(s);
 	uint8_t *l4 = b + iphl, *pay = l4 + l4hl;
 
 	if (total > cap || (!s->v6 && (s->ipopt_len % 4 || s->ipopt_len > 40)) || s->optlen % 4 ||

@@ -82,8 +82,15 @@ void tu_set_ts(struct tu_spec *s, uint32_t tsval, uint32_t tsecr);
 /* Next packet of the same flow: ID + 1, payload moves on, TCP seq += len. */
 void tu_next(struct tu_spec *s);
 size_t tu_spec_len(const struct tu_spec *s);
+/* IP header bytes of s's packet, options included. */
+unsigned tu_spec_iphl(const struct tu_spec *s);
 /* Builds into out (cap bytes); returns the packet length. */
 size_t tu_build(const struct tu_spec *s, uint8_t *out, size_t cap);
+/*
+ * The virtio header the kernel gives s's packet (TCP or UDP) as a superpacket
+ * of gso_size segments: hdr_len is its real headers' length.
+ */
+struct tb_vnet_hdr tu_gso_hdr(const struct tu_spec *s, uint16_t gso_size);
 /* Recomputes the IPv4 header checksum and the TCP/UDP checksum in place. */
 void tu_fix_csums(uint8_t *pkt, size_t len);
 
