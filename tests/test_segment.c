@@ -1,196 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tb_segment, tb_segment_into and tb_csum_finish. Every packet they produce
- * is compared byte by byte with one built independently here, checksums
- * computed the slow way; then packets coalesced by the library and cut back
- * must come out as they went in.
+ * is compared byte by byte with one built independently (testutil's
+ * builders, checksums computed the slow way); then packets coalesced by the
+ * library and cut back must come out as they went in.
  */
+#include "testutil.h"
+
 #include <errno.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
-
-#include "tunbatch.h"
-
-enum { FIN = 0x01, SYN = 0x02, PSH = 0x08, ACK = 0x10, ECE = 0x40, CWR = 0x80 };
-
-static void put16(uint8_t *p, unsigned v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, v >> 16);
-	put16(p + 2, v & 0xffff);
-}
-
-static unsigned get16(const uint8_t *p)
-{
-	return (unsigned)(p[0] << 8 | p[1]);
-}
-
-/* RFC 1071 over big-endian words, host-order result, not folded. */
-static uint32_t ref_add(uint32_t s, const uint8_t *p, size_t len)
-{
-	for (size_t i = 0; i + 1 < len; i += 2)
-		s += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (len & 1)
-		s += (uint32_t)p[len - 1] << 8;
-	return s;
-}
-
-static uint16_t ref_fold(uint32_t s)
-{
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)s;
-}
-
-/* A packet as the tests describe it. */
-struct pk {
-	int v6;
-	uint8_t proto; /* 6, 17, or something else */
-	unsigned ipopt, tcpopt;
-	uint16_t id;
-	int df;
-	uint8_t tos, ttl;
-	uint32_t seq, ack;
-	uint8_t flags;
-	uint16_t sport, dport;
-	uint8_t addr; /* varies the addresses per flow */
-	const uint8_t *pay;
-	size_t len;
-};
-
-static size_t ip_hlen(const struct pk *s)
-{
-	return s->v6 ? 40 : 20 + s->ipopt;
-}
-
-static size_t l4_hlen(const struct pk *s)
-{
-	return s->proto == 6 ? 20 + s->tcpopt : s->proto == 17 ? 8 : 0;
-}
-
-/* Pseudo-header plus L4 header and payload with the checksum field read as
- * zero: the folded sum the checksum complements. */
-static uint16_t l4_sum(const uint8_t *p, size_t len, int v6, size_t ih, unsigned csum_off)
-{
-	uint32_t s = 0;
-	size_t l4len = len - ih;
-
-	if (v6) {
-		s = ref_add(s, p + 8, 32);
-		s += (uint32_t)(l4len >> 16) + (uint32_t)(l4len & 0xffff);
-		s += p[6];
-	} else {
-		s = ref_add(s, p + 12, 8);
-		s += (uint32_t)l4len;
-		s += p[9];
-	}
-	s = ref_add(s, p + ih, csum_off);
-	s = ref_add(s, p + ih + csum_off + 2, l4len - csum_off - 2);
-	return ref_fold(s);
-}
-
-static uint16_t pseudo_only(const uint8_t *p, size_t len, int v6, size_t ih, uint8_t proto)
-{
-	uint32_t s = 0;
-	size_t l4len = len - ih;
-
-	if (v6) {
-		s = ref_add(s, p + 8, 32);
-		s += (uint32_t)(l4len >> 16) + (uint32_t)(l4len & 0xffff);
-	} else {
-		s = ref_add(s, p + 12, 8);
-		s += (uint32_t)l4len;
-	}
-	return ref_fold(s + proto);
-}
-
-/* Builds s with every length and checksum right. */
-static size_t build(const struct pk *s, uint8_t *out)
-{
-	size_t ih = ip_hlen(s), lh = l4_hlen(s), len = ih + lh + s->len;
-	uint8_t *l4 = out + ih;
-
-	memset(out, 0, ih + lh);
-	if (s->v6) {
-		out[0] = (uint8_t)(0x60 | s->tos >> 4);
-		out[1] = (uint8_t)(s->tos << 4 | 0x0a);
-		out[2] = 0xbc;
-		out[3] = 0xde;
-		put16(out + 4, (unsigned)(len - 40));
-		out[6] = s->proto;
-		out[7] = s->ttl;
-		out[8] = 0xfd;
-		out[22] = s->addr;
-		out[23] = 1;
-		out[24] = 0xfd;
-		out[38] = s->addr;
-		out[39] = 2;
-	} else {
-		uint16_t c;
-		out[0] = (uint8_t)(0x40 | ih / 4);
-		out[1] = s->tos;
-		put16(out + 2, (unsigned)len);
-		put16(out + 4, s->id);
-		out[6] = s->df ? 0x40 : 0;
-		out[8] = s->ttl;
-		out[9] = s->proto;
-		out[12] = 10;
-		out[14] = s->addr;
-		out[15] = 1;
-		out[16] = 10;
-		out[18] = s->addr;
-		out[19] = 2;
-		for (size_t i = 20; i < ih; i++)
-			out[i] = 1;
-		c = (uint16_t)~ref_fold(ref_add(0, out, ih));
-		put16(out + 10, c);
-	}
-	memcpy(out + ih + lh, s->pay, s->len);
-	if (s->proto == 6) {
-		put16(l4, s->sport);
-		put16(l4 + 2, s->dport);
-		put32(l4 + 4, s->seq);
-		put32(l4 + 8, s->ack);
-		l4[12] = (uint8_t)((lh / 4) << 4);
-		l4[13] = s->flags;
-		put16(l4 + 14, 502);
-		for (size_t i = 20; i < lh; i++)
-			l4[i] = (uint8_t)(i == 20 || i == 21 ? 1 : 0x40 + i); /* NOP NOP junk */
-		put16(l4 + 16, (uint16_t)~l4_sum(out, len, s->v6, ih, 16));
-	} else if (s->proto == 17) {
-		uint16_t c;
-		put16(l4, s->sport);
-		put16(l4 + 2, s->dport);
-		put16(l4 + 4, (unsigned)(lh + s->len));
-		c = (uint16_t)~l4_sum(out, len, s->v6, ih, 6);
-		put16(l4 + 6, c ? c : 0xffff);
-	}
-	return len;
-}
-
-/* Independent check that a produced packet's checksums verify. */
-static void assert_csums_verify(const uint8_t *p, size_t len)
-{
-	int v6 = p[0] >> 4 == 6;
-	size_t ih = v6 ? 40 : (size_t)(p[0] & 15) * 4;
-	uint8_t proto = v6 ? p[6] : p[9];
-
-	if (!v6)
-		assert_int_equal(ref_fold(ref_add(0, p, ih)), 0xffff);
-	assert_int_equal(ref_fold(ref_add(pseudo_only(p, len, v6, ih, proto), p + ih, len - ih)),
-			 0xffff);
-}
+enum { TCP = 6, UDP = 17 };
 
 static uint8_t payload[420000];
 
@@ -203,45 +24,76 @@ static void init_payload(void)
 	}
 }
 
-static struct pk tcp4(void)
+/* Addresses 10.0.a.1 > 10.0.a.2 or fd00::a01 > fd00::a02: a per flow. */
+static void set_addr(struct tu_spec *s, uint8_t a)
 {
-	struct pk s = {0};
-	s.proto = 6;
-	s.id = 0x1234;
-	s.df = 1;
-	s.ttl = 64;
-	s.seq = 1000000;
+	s->src[s->v6 ? 14 : 2] = s->dst[s->v6 ? 14 : 2] = a;
+}
+
+/* A packet of the flows cut here; the payload comes from the table. */
+static struct tu_spec spec(int v6, uint8_t proto)
+{
+	struct tu_spec s = proto == TCP ? tu_tcp(v6) : tu_udp(v6);
+
+	s.tos = v6 && proto == TCP ? 0x28 : 0;
+	s.flow = 0xabcde;
 	s.ack = 77;
-	s.flags = ACK;
-	s.sport = 40000;
-	s.dport = 443;
-	s.addr = 1;
+	s.win = 502;
+	s.sport = proto == TCP ? 40000 : 5000;
+	s.dport = proto == TCP ? 443 : 51820;
 	s.pay = payload;
+	s.len = 0;
+	set_addr(&s, 1);
 	return s;
 }
 
-static struct pk tcp6(void)
+/* TCP options: NOP NOP, then bytes no parser knows. */
+static void set_opts(struct tu_spec *s, unsigned len)
 {
-	struct pk s = tcp4();
-	s.v6 = 1;
-	s.tos = 0x28;
-	return s;
+	for (unsigned i = 0; i < len; i++)
+		s->opts[i] = (uint8_t)(i < 2 ? 1 : 0x40 + 20 + i);
+	s->optlen = (uint8_t)len;
 }
 
-static struct pk udp4(void)
+static unsigned csum_off(const struct tu_spec *s)
 {
-	struct pk s = tcp4();
-	s.proto = 17;
-	s.sport = 5000;
-	s.dport = 51820;
-	return s;
+	return s->proto == TCP ? 16 : 6;
 }
 
-static struct pk udp6(void)
+static size_t build(const struct tu_spec *s, uint8_t *out)
 {
-	struct pk s = udp4();
-	s.v6 = 1;
-	return s;
+	return tu_build(s, out, 70000);
+}
+
+/* The pseudo-header sum of a packet (folded, not inverted). */
+static uint16_t pseudo_only(const uint8_t *p, size_t len, const struct tu_spec *s)
+{
+	return tu_fold(tu_pseudo(p, s->proto, (uint32_t)(len - tu_spec_iphl(s))));
+}
+
+/* Pseudo-header plus L4 header and payload with the checksum field read as
+ * zero: the folded sum the checksum complements. */
+static uint16_t l4_sum(const uint8_t *p, size_t len, const struct tu_spec *s)
+{
+	size_t ih = tu_spec_iphl(s), l4len = len - ih, off = csum_off(s);
+	uint32_t sum = tu_pseudo(p, s->proto, (uint32_t)l4len);
+
+	sum = tu_sum(p + ih, off, sum);
+	return tu_fold(tu_sum(p + ih + off + 2, l4len - off - 2, sum));
+}
+
+/* Independent check that a produced packet's checksums verify. */
+static void assert_csums_verify(const uint8_t *p, size_t len)
+{
+	int v6 = p[0] >> 4 == 6;
+	size_t ih = v6 ? 40 : (size_t)(p[0] & 15) * 4;
+	uint8_t proto = v6 ? p[6] : p[9];
+
+	if (!v6)
+		assert_int_equal(tu_fold(tu_sum(p, ih, 0)), 0xffff);
+	assert_int_equal(
+		tu_fold(tu_sum(p + ih, len - ih, tu_pseudo(p, proto, (uint32_t)(len - ih)))),
+		0xffff);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -257,7 +109,8 @@ struct expect {
 };
 
 /* Segment i of super (payload total, mss) built from scratch. */
-static void expected_segments(const struct pk *super, size_t total, size_t mss, struct expect *e)
+static void expected_segments(const struct tu_spec *super, size_t total, size_t mss,
+			      struct expect *e)
 {
 	size_t pos = 0;
 	unsigned n = (unsigned)((total + mss - 1) / mss);
@@ -265,15 +118,15 @@ static void expected_segments(const struct pk *super, size_t total, size_t mss, 
 	assert_true(n <= MAX_OUT);
 	e->n = n;
 	for (unsigned i = 0; i < n; i++) {
-		struct pk s = *super;
+		struct tu_spec s = *super;
 		s.pay = super->pay + i * mss;
-		s.len = total - i * mss < mss ? total - i * mss : mss;
+		s.len = (uint32_t)(total - i * mss < mss ? total - i * mss : mss);
 		s.id = (uint16_t)(super->id + i);
 		s.seq = super->seq + (uint32_t)(i * mss);
 		if (i + 1 < n)
-			s.flags &= (uint8_t) ~(FIN | PSH);
+			s.flags &= (uint8_t) ~(TU_FIN | TU_PSH);
 		if (i > 0)
-			s.flags &= (uint8_t)~CWR;
+			s.flags &= (uint8_t)~TU_CWR;
 		e->off[i] = pos;
 		e->len[i] = build(&s, e->buf + pos);
 		pos += e->len[i];
@@ -283,29 +136,23 @@ static void expected_segments(const struct pk *super, size_t total, size_t mss, 
 /* The superpacket as the kernel hands it over: whole lengths, the first
  * segment's ID and sequence number, and the pseudo-header sum (folded, not
  * inverted) in the checksum field. */
-static size_t build_super(const struct pk *s, size_t total, uint8_t *out)
+static size_t build_super(const struct tu_spec *s, size_t total, uint8_t *out)
 {
-	struct pk t = *s;
-	size_t len, ih = ip_hlen(s);
+	struct tu_spec t = *s;
+	size_t len;
 
-	t.len = total;
+	t.len = (uint32_t)total;
 	len = build(&t, out);
-	if (s->proto == 6 || s->proto == 17)
-		put16(out + ih + (s->proto == 6 ? 16 : 6),
-		      pseudo_only(out, len, s->v6, ih, s->proto));
+	tu_put16(out + tu_spec_iphl(s) + csum_off(s), pseudo_only(out, len, s));
 	return len;
 }
 
-static struct tb_vnet_hdr gso_hdr(const struct pk *s, size_t mss)
+/* hdr_len 0: never trusted. */
+static struct tb_vnet_hdr gso_hdr(const struct tu_spec *s, size_t mss)
 {
-	struct tb_vnet_hdr vh = {0};
+	struct tb_vnet_hdr vh = tu_gso_hdr(s, (uint16_t)mss);
 
-	vh.flags = TB_VNET_F_NEEDS_CSUM;
-	vh.gso_type = s->proto == 17 ? TB_GSO_UDP_L4 : s->v6 ? TB_GSO_TCPV6 : TB_GSO_TCPV4;
-	vh.hdr_len = 0; /* never trusted */
-	vh.gso_size = (uint16_t)mss;
-	vh.csum_start = (uint16_t)ip_hlen(s);
-	vh.csum_offset = s->proto == 17 ? 6 : 16;
+	vh.hdr_len = 0;
 	return vh;
 }
 
@@ -371,8 +218,10 @@ static void assert_same(const struct expect *e, const uint8_t *buf, const size_t
 	}
 }
 
-/* Cuts one superpacket both ways and compares with the independent build. */
-static void check_super(const struct pk *s, size_t total, size_t mss, uint8_t gso_extra)
+/* Cuts one superpacket both ways and compares with the independent build,
+ * which it returns. */
+static const struct expect *check_super(const struct tu_spec *s, size_t total, size_t mss,
+					uint8_t gso_extra)
 {
 	static uint8_t pkt[70000], out[2 * 70000];
 	static struct expect e;
@@ -412,11 +261,12 @@ static void check_super(const struct pk *s, size_t total, size_t mss, uint8_t gs
 		assert_memory_equal(again, pkt, len);
 	}
 	free(g);
+	return &e;
 }
 
 static void tso4_sizes(void **state)
 {
-	struct pk s = tcp4();
+	struct tu_spec s = spec(0, TCP);
 
 	(void)state;
 	check_super(&s, 1448 * 3 + 100, 1448, 0); /* last segment shorter */
@@ -430,7 +280,7 @@ static void tso4_sizes(void **state)
 
 static void tso6_sizes(void **state)
 {
-	struct pk s = tcp6();
+	struct tu_spec s = spec(1, TCP);
 
 	(void)state;
 	check_super(&s, 1428 * 3 + 1, 1428, 0);
@@ -442,7 +292,7 @@ static void tso6_sizes(void **state)
 
 static void uso4_sizes(void **state)
 {
-	struct pk s = udp4();
+	struct tu_spec s = spec(0, UDP);
 
 	(void)state;
 	check_super(&s, 1200 * 5 + 1, 1200, 0);
@@ -454,7 +304,7 @@ static void uso4_sizes(void **state)
 
 static void uso6_sizes(void **state)
 {
-	struct pk s = udp6();
+	struct tu_spec s = spec(1, UDP);
 
 	(void)state;
 	check_super(&s, 1232 * 2 + 617, 1232, 0);
@@ -467,16 +317,16 @@ static void uso6_sizes(void **state)
  * the rest stay on every one. */
 static void tcp_flags_placement(void **state)
 {
-	struct pk s = tcp4();
+	struct tu_spec s = spec(0, TCP);
 
 	(void)state;
-	s.flags = ACK | PSH | FIN | CWR | ECE;
+	s.flags = TU_ACK | TU_PSH | TU_FIN | TU_CWR | TU_ECE;
 	check_super(&s, 1000 * 4 + 10, 1000, TB_GSO_ECN);
 	check_super(&s, 1000, 1000, TB_GSO_ECN); /* one segment keeps them all */
-	s = tcp6();
-	s.flags = ACK | PSH | CWR;
+	s = spec(1, TCP);
+	s.flags = TU_ACK | TU_PSH | TU_CWR;
 	check_super(&s, 1000 * 2, 1000, TB_GSO_ECN);
-	s.flags = ACK | FIN;
+	s.flags = TU_ACK | TU_FIN;
 	check_super(&s, 1000 * 3 - 1, 1000, 0);
 }
 
@@ -484,23 +334,23 @@ static void tcp_flags_placement(void **state)
  * sequence number wrap. */
 static void options_and_wrap(void **state)
 {
-	struct pk s = tcp4();
+	struct tu_spec s = spec(0, TCP);
 
 	(void)state;
-	s.ipopt = 12;
-	s.tcpopt = 12;
+	s.ipopt_len = 12;
+	set_opts(&s, 12);
 	s.id = 0xfffe;
 	s.seq = 0xffffffffu - 2500;
 	check_super(&s, 1000 * 6 + 3, 1000, 0);
-	s.ipopt = 40;
-	s.tcpopt = 40;
+	s.ipopt_len = 40;
+	set_opts(&s, 40);
 	check_super(&s, 500 * 9, 500, 0);
-	s = tcp6();
-	s.tcpopt = 40;
+	s = spec(1, TCP);
+	set_opts(&s, 40);
 	s.seq = 0xfffffff0u;
 	check_super(&s, 1000 * 3, 1000, 0);
-	s = udp4();
-	s.ipopt = 8;
+	s = spec(0, UDP);
+	s.ipopt_len = 8;
 	s.id = 0xffff;
 	s.df = 0;
 	check_super(&s, 1000 * 3, 1000, 0);
@@ -511,13 +361,13 @@ static void csum_field_not_trusted(void **state)
 {
 	static uint8_t pkt[70000];
 	static struct expect e;
-	struct pk s = tcp6();
+	struct tu_spec s = spec(1, TCP);
 	size_t len = build_super(&s, 3000, pkt);
 	struct tb_vnet_hdr vh = gso_hdr(&s, 1000);
 	struct got *g = new_got(pkt, len);
 
 	(void)state;
-	put16(pkt + 40 + 16, 0xdead);
+	tu_put16(pkt + 40 + 16, 0xdead);
 	vh.flags = 0; /* and no NEEDS_CSUM at all */
 	expected_segments(&s, 3000, 1000, &e);
 	assert_int_equal(tb_segment(&vh, pkt, len, collect, g), 3);
@@ -528,28 +378,23 @@ static void csum_field_not_trusted(void **state)
 /* Sets two payload bytes at pay_at so that the segment's checksum computes
  * to 0. The segment s (with its payload) is built into scratch to find the
  * sum; the two bytes sit at an even offset from the L4 header. */
-static void force_zero_csum(struct pk *seg, uint8_t *pay_at)
+static void force_zero_csum(struct tu_spec *seg, uint8_t *pay_at)
 {
 	static uint8_t tmp[70000];
-	size_t len, ih = ip_hlen(seg);
+	size_t len;
 	uint16_t sum;
 
 	pay_at[0] = pay_at[1] = 0;
 	len = build(seg, tmp);
-	sum = l4_sum(tmp, len, seg->v6, ih, seg->proto == 6 ? 16 : 6);
-	put16(pay_at, (unsigned)(0xffff - sum)); /* sum + x = ffff: complement 0 */
+	sum = l4_sum(tmp, len, seg);
+	tu_put16(pay_at, (unsigned)(0xffff - sum)); /* sum + x = ffff: complement 0 */
 }
 
 /* A UDP checksum that computes to 0 goes out as ffff; a TCP one stays 0. */
 static void zero_checksums(void **state)
 {
-	static uint8_t pkt[70000];
-	static struct expect e;
-	struct pk s = udp4();
-	struct pk seg;
-	size_t len;
-	struct tb_vnet_hdr vh;
-	struct got *g;
+	struct tu_spec s = spec(0, UDP), seg;
+	const struct expect *e;
 
 	(void)state;
 	/* Segment 2 of 4 of a USO superpacket. */
@@ -558,49 +403,33 @@ static void zero_checksums(void **state)
 	seg.pay = s.pay + 2 * 1000;
 	seg.len = 1000;
 	force_zero_csum(&seg, payload + 20000 + 2 * 1000 + 10);
-	len = build_super(&s, 4000, pkt);
-	expected_segments(&s, 4000, 1000, &e);
-	assert_int_equal(get16(e.buf + e.off[2] + 20 + 6), 0xffff);
-	vh = gso_hdr(&s, 1000);
-	g = new_got(pkt, len);
-	assert_int_equal(tb_segment(&vh, pkt, len, collect, g), 4);
-	assert_same(&e, g->buf, g->off, g->len, g->n);
-	assert_int_equal(get16(g->buf + g->off[2] + 20 + 6), 0xffff);
-	free(g);
+	e = check_super(&s, 4000, 1000, 0);
+	assert_int_equal(e->n, 4);
+	assert_int_equal(tu_get16(e->buf + e->off[2] + 20 + 6), 0xffff);
 
 	/* The same on IPv6. */
-	s = udp6();
+	s = spec(1, UDP);
 	s.pay = payload + 30000;
 	seg = s;
 	seg.len = 900;
 	force_zero_csum(&seg, payload + 30000 + 100);
-	len = build_super(&s, 2000, pkt);
-	expected_segments(&s, 2000, 900, &e);
-	vh = gso_hdr(&s, 900);
-	g = new_got(pkt, len);
-	assert_int_equal(tb_segment(&vh, pkt, len, collect, g), 3);
-	assert_same(&e, g->buf, g->off, g->len, g->n);
-	assert_int_equal(get16(g->buf + g->off[0] + 40 + 6), 0xffff);
-	free(g);
+	e = check_super(&s, 2000, 900, 0);
+	assert_int_equal(e->n, 3);
+	assert_int_equal(tu_get16(e->buf + e->off[0] + 40 + 6), 0xffff);
 
 	/* TCP: the last segment's checksum is 0 and stays 0. */
-	s = tcp4();
+	s = spec(0, TCP);
 	s.pay = payload + 40000;
-	s.flags = ACK | PSH;
+	s.flags = TU_ACK | TU_PSH;
 	seg = s;
 	seg.pay = s.pay + 2 * 1000;
 	seg.len = 500;
 	seg.seq = s.seq + 2000;
 	seg.id = (uint16_t)(s.id + 2);
 	force_zero_csum(&seg, payload + 40000 + 2000 + 100);
-	len = build_super(&s, 2500, pkt);
-	expected_segments(&s, 2500, 1000, &e);
-	vh = gso_hdr(&s, 1000);
-	g = new_got(pkt, len);
-	assert_int_equal(tb_segment(&vh, pkt, len, collect, g), 3);
-	assert_same(&e, g->buf, g->off, g->len, g->n);
-	assert_int_equal(get16(g->buf + g->off[2] + 20 + 16), 0);
-	free(g);
+	e = check_super(&s, 2500, 1000, 0);
+	assert_int_equal(e->n, 3);
+	assert_int_equal(tu_get16(e->buf + e->off[2] + 20 + 16), 0);
 	init_payload();
 }
 
@@ -610,13 +439,14 @@ static void zero_checksums(void **state)
 
 /* A NEEDS_CSUM packet as the kernel sends it: the pseudo-header sum in the
  * field. want gets the finished packet. */
-static size_t partial_of(const struct pk *s, uint8_t *pkt, uint8_t *want, struct tb_vnet_hdr *vh)
+static size_t partial_of(const struct tu_spec *s, uint8_t *pkt, uint8_t *want,
+			 struct tb_vnet_hdr *vh)
 {
-	size_t len = build(s, want), ih = ip_hlen(s);
-	unsigned off = s->proto == 6 ? 16 : 6;
+	size_t len = build(s, want), ih = tu_spec_iphl(s);
+	unsigned off = csum_off(s);
 
 	memcpy(pkt, want, len);
-	put16(pkt + ih + off, pseudo_only(pkt, len, s->v6, ih, s->proto));
+	tu_put16(pkt + ih + off, pseudo_only(pkt, len, s));
 	memset(vh, 0, sizeof(*vh));
 	vh->flags = TB_VNET_F_NEEDS_CSUM;
 	vh->csum_start = (uint16_t)ih;
@@ -628,7 +458,7 @@ static size_t partial_of(const struct pk *s, uint8_t *pkt, uint8_t *want, struct
 static void plain_needs_csum(void **state)
 {
 	static uint8_t pkt[70000], want[70000], out[70000];
-	struct pk kinds[] = {tcp4(), tcp6(), udp4(), udp6()};
+	struct tu_spec kinds[] = {spec(0, TCP), spec(1, TCP), spec(0, UDP), spec(1, UDP)};
 
 	(void)state;
 	for (size_t k = 0; k < 4; k++) {
@@ -638,7 +468,7 @@ static void plain_needs_csum(void **state)
 			struct got *g;
 			size_t len, sl[2];
 			kinds[k].len = lens_[l];
-			kinds[k].flags = ACK | PSH;
+			kinds[k].flags = TU_ACK | TU_PSH;
 			len = partial_of(&kinds[k], pkt, want, &vh);
 			g = new_got(NULL, 0);
 			assert_int_equal(tb_segment(&vh, pkt, len, collect, g), 1);
@@ -664,7 +494,7 @@ static void plain_needs_csum(void **state)
 static void plain_zero_checksum(void **state)
 {
 	static uint8_t pkt[3000], want[3000];
-	struct pk s = udp6();
+	struct tu_spec s = spec(1, UDP);
 	struct tb_vnet_hdr vh;
 	struct got *g;
 	size_t len;
@@ -673,32 +503,32 @@ static void plain_zero_checksum(void **state)
 	s.len = 333;
 	force_zero_csum(&s, payload + 4);
 	len = partial_of(&s, pkt, want, &vh);
-	assert_int_equal(get16(want + 40 + 6), 0xffff);
+	assert_int_equal(tu_get16(want + 40 + 6), 0xffff);
 	g = new_got(NULL, 0);
 	assert_int_equal(tb_segment(&vh, pkt, len, collect, g), 1);
 	assert_memory_equal(g->buf, want, len);
 	free(g);
 	assert_int_equal(tb_csum_finish(&vh, pkt, len), 0);
-	assert_int_equal(get16(pkt + 40 + 6), 0xffff);
+	assert_int_equal(tu_get16(pkt + 40 + 6), 0xffff);
 
-	s = udp4();
+	s = spec(0, UDP);
 	s.len = 40;
 	force_zero_csum(&s, payload + 30);
 	len = partial_of(&s, pkt, want, &vh);
 	assert_int_equal(tb_csum_finish(&vh, pkt, len), 0);
-	assert_int_equal(get16(pkt + 20 + 6), 0xffff);
+	assert_int_equal(tu_get16(pkt + 20 + 6), 0xffff);
 	assert_memory_equal(pkt, want, len);
 
-	s = tcp4();
+	s = spec(0, TCP);
 	s.len = 41;
 	force_zero_csum(&s, payload + 8);
 	len = partial_of(&s, pkt, want, &vh);
-	assert_int_equal(get16(want + 20 + 16), 0);
+	assert_int_equal(tu_get16(want + 20 + 16), 0);
 	assert_int_equal(tb_csum_finish(&vh, pkt, len), 0);
-	assert_int_equal(get16(pkt + 20 + 16), 0);
+	assert_int_equal(tu_get16(pkt + 20 + 16), 0);
 	g = new_got(NULL, 0);
 	memcpy(pkt, want, len);
-	put16(pkt + 36, pseudo_only(pkt, len, 0, 20, 6));
+	tu_put16(pkt + 36, pseudo_only(pkt, len, &s));
 	assert_int_equal(tb_segment(&vh, pkt, len, collect, g), 1);
 	assert_memory_equal(g->buf, want, len);
 	free(g);
@@ -717,7 +547,7 @@ static void finish_udp_behind_extension(void **state)
 	(void)state;
 	memset(pkt, 0, len);
 	pkt[0] = 0x60;
-	put16(pkt + 4, (unsigned)(len - 40));
+	tu_put16(pkt + 4, (unsigned)(len - 40));
 	pkt[6] = 0; /* hop-by-hop */
 	pkt[7] = 64;
 	pkt[8] = 0xfd;
@@ -728,26 +558,26 @@ static void finish_udp_behind_extension(void **state)
 	pkt[41] = 0;  /* 8 bytes */
 	pkt[42] = 1;  /* PadN */
 	pkt[43] = 4;
-	put16(pkt + 48, 1);
-	put16(pkt + 50, 2);
-	put16(pkt + 52, 8 + 64);
+	tu_put16(pkt + 48, 1);
+	tu_put16(pkt + 50, 2);
+	tu_put16(pkt + 52, 8 + 64);
 	for (size_t i = 2; i < 64; i++)
 		pkt[56 + i] = (uint8_t)i;
 	/* Pseudo-header (UDP length, proto 17) plus the UDP bytes; two payload
 	 * bytes make the total ffff. */
-	s = ref_add(0, pkt + 8, 32) + 72 + 17;
-	s = ref_add(s, pkt + 48, 72);
-	x = (uint16_t)(0xffff - ref_fold(s));
-	put16(pkt + 56, x);
-	assert_int_equal(ref_fold(ref_add(0, pkt + 8, 32) + 72 + 17 + ref_add(0, pkt + 48, 72)),
+	s = tu_sum(pkt + 8, 32, 0) + 72 + 17;
+	s = tu_sum(pkt + 48, 72, s);
+	x = (uint16_t)(0xffff - tu_fold(s));
+	tu_put16(pkt + 56, x);
+	assert_int_equal(tu_fold(tu_sum(pkt + 8, 32, 0) + 72 + 17 + tu_sum(pkt + 48, 72, 0)),
 			 0xffff);
-	put16(pkt + 54, ref_fold(ref_add(0, pkt + 8, 32) + 72 + 17));
+	tu_put16(pkt + 54, tu_fold(tu_sum(pkt + 8, 32, 0) + 72 + 17));
 	vh.flags = TB_VNET_F_NEEDS_CSUM;
 	vh.csum_start = 48;
 	vh.csum_offset = 6;
 	assert_int_equal(tb_vnet_validate(&vh, pkt, len), TB_VNET_OK);
 	assert_int_equal(tb_csum_finish(&vh, pkt, len), 0);
-	assert_int_equal(get16(pkt + 54), 0xffff);
+	assert_int_equal(tu_get16(pkt + 54), 0xffff);
 }
 
 static void finish_bounds(void **state)
@@ -778,7 +608,8 @@ static void finish_bounds(void **state)
 	vh.csum_offset = 2;
 	assert_int_equal(tb_csum_finish(&vh, pkt, sizeof(pkt)), 0);
 	assert_memory_equal(pkt, before, 62);
-	assert_int_equal(get16(pkt + 62), (uint16_t)~ref_fold(ref_add(0, before + 60, 4)) & 0xffff);
+	assert_int_equal(tu_get16(pkt + 62),
+			 (uint16_t)~tu_fold(tu_sum(before + 60, 4, 0)) & 0xffff);
 }
 
 /* A plain packet without NEEDS_CSUM comes out as it is, one iovec; one with
@@ -789,13 +620,13 @@ static void plain_passthrough_and_deep_field(void **state)
 	static uint8_t pkt[1000], want[1000];
 	struct tb_vnet_hdr vh = {0};
 	struct got *g = new_got(NULL, 0);
-	struct pk s = tcp4();
+	struct tu_spec s = spec(0, TCP);
 	size_t len;
 
 	(void)state;
 	s.len = 300;
 	len = build(&s, pkt);
-	put16(pkt + 36, 0xbeef); /* a wrong checksum passes untouched */
+	tu_put16(pkt + 36, 0xbeef); /* a wrong checksum passes untouched */
 	assert_int_equal(tb_segment(&vh, pkt, len, collect, g), 1);
 	assert_int_equal(g->iovcnt[0], 1);
 	assert_int_equal(g->len[0], len);
@@ -805,7 +636,7 @@ static void plain_passthrough_and_deep_field(void **state)
 	/* An unknown protocol with its checksum at byte 300. */
 	memset(pkt, 0, 600);
 	pkt[0] = 0x45;
-	put16(pkt + 2, 600);
+	tu_put16(pkt + 2, 600);
 	pkt[8] = 9;
 	pkt[9] = 253;
 	for (size_t i = 20; i < 600; i++)
@@ -814,7 +645,7 @@ static void plain_passthrough_and_deep_field(void **state)
 	vh.flags = TB_VNET_F_NEEDS_CSUM;
 	vh.csum_start = 20;
 	vh.csum_offset = 280;
-	put16(want + 300, (uint16_t)~ref_fold(ref_add(0, pkt + 20, 580)) & 0xffff);
+	tu_put16(want + 300, (uint16_t)~tu_fold(tu_sum(pkt + 20, 580, 0)) & 0xffff);
 	g = new_got(NULL, 0);
 	assert_int_equal(tb_segment(&vh, pkt, 600, collect, g), 1);
 	assert_int_equal(g->iovcnt[0], 3);
@@ -823,7 +654,7 @@ static void plain_passthrough_and_deep_field(void **state)
 	/* And the field as the very last bytes: nothing after it. */
 	vh.csum_offset = 578;
 	memcpy(want, pkt, 600);
-	put16(want + 598, (uint16_t)~ref_fold(ref_add(0, pkt + 20, 580)) & 0xffff);
+	tu_put16(want + 598, (uint16_t)~tu_fold(tu_sum(pkt + 20, 580, 0)) & 0xffff);
 	g = new_got(NULL, 0);
 	assert_int_equal(tb_segment(&vh, pkt, 600, collect, g), 1);
 	assert_int_equal(g->iovcnt[0], 2);
@@ -840,7 +671,7 @@ static void plain_passthrough_and_deep_field(void **state)
 static void enobufs(void **state)
 {
 	static uint8_t pkt[70000], out[70000];
-	struct pk s = tcp4();
+	struct tu_spec s = spec(0, TCP);
 	size_t len = build_super(&s, 4000, pkt), lens[8];
 	struct tb_vnet_hdr vh = gso_hdr(&s, 1000);
 	size_t need = 4 * 40 + 4000;
@@ -861,50 +692,48 @@ static void enobufs(void **state)
 	assert_int_equal(tb_segment_into(&vh, pkt, len, NULL, need, lens, 4), -EINVAL);
 }
 
+/* tb_segment with a callback that fails its call at (1-based) with rc, and
+ * that checks payload slices point into in (NULL: not checked). Returns what
+ * tb_segment returned; *n is how many calls went through. */
+static int fail_call(const struct tb_vnet_hdr *vh, const uint8_t *pkt, size_t len,
+		     const uint8_t *in, unsigned at, int rc, unsigned *n)
+{
+	struct got *g = new_got(in, in ? len : 0);
+	int ret;
+
+	g->fail_at = at;
+	g->fail_rc = rc;
+	ret = tb_segment(vh, pkt, len, collect, g);
+	*n = g->n;
+	free(g);
+	return ret;
+}
+
 static void callback_errors(void **state)
 {
 	static uint8_t pkt[70000];
-	struct pk s = udp6();
+	struct tu_spec s = spec(1, UDP);
 	size_t len = build_super(&s, 5000, pkt);
 	struct tb_vnet_hdr vh = gso_hdr(&s, 1000);
-	struct got *g = new_got(pkt, len);
+	struct got *g;
+	unsigned n;
 
 	(void)state;
-	g->fail_at = 3;
-	g->fail_rc = -EIO;
-	assert_int_equal(tb_segment(&vh, pkt, len, collect, g), -EIO);
-	assert_int_equal(g->n, 2); /* two delivered, the third failed, no more */
-	free(g);
-
-	g = new_got(pkt, len);
-	g->fail_at = 1;
-	g->fail_rc = -EAGAIN;
-	assert_int_equal(tb_segment(&vh, pkt, len, collect, g), -EAGAIN);
-	assert_int_equal(g->n, 0);
-	free(g);
-
-	g = new_got(pkt, len);
-	g->fail_at = 5;
-	g->fail_rc = 1; /* positive: stops too */
-	assert_int_equal(tb_segment(&vh, pkt, len, collect, g), -ECANCELED);
-	assert_int_equal(g->n, 4);
-	free(g);
+	assert_int_equal(fail_call(&vh, pkt, len, pkt, 3, -EIO, &n), -EIO);
+	assert_int_equal(n, 2); /* two delivered, the third failed, no more */
+	assert_int_equal(fail_call(&vh, pkt, len, pkt, 1, -EAGAIN, &n), -EAGAIN);
+	assert_int_equal(n, 0);
+	/* Positive: stops too. */
+	assert_int_equal(fail_call(&vh, pkt, len, pkt, 5, 1, &n), -ECANCELED);
+	assert_int_equal(n, 4);
 
 	/* Plain packets: the one call's failure is returned. */
 	vh = (struct tb_vnet_hdr){0};
-	g = new_got(NULL, 0);
-	g->fail_at = 1;
-	g->fail_rc = -ENOSPC;
-	assert_int_equal(tb_segment(&vh, pkt, len, collect, g), -ENOSPC);
-	free(g);
+	assert_int_equal(fail_call(&vh, pkt, len, NULL, 1, -ENOSPC, &n), -ENOSPC);
 	vh.flags = TB_VNET_F_NEEDS_CSUM;
 	vh.csum_start = 40;
 	vh.csum_offset = 6;
-	g = new_got(NULL, 0);
-	g->fail_at = 1;
-	g->fail_rc = -EMSGSIZE;
-	assert_int_equal(tb_segment(&vh, pkt, len, collect, g), -EMSGSIZE);
-	free(g);
+	assert_int_equal(fail_call(&vh, pkt, len, NULL, 1, -EMSGSIZE, &n), -EMSGSIZE);
 
 	/* Bad arguments and a refused header: -EINVAL, no call. */
 	g = new_got(NULL, 0);
@@ -933,10 +762,10 @@ struct rt {
 	unsigned n, out;
 };
 
-static void rt_add(struct rt *r, const struct pk *s)
+static void rt_add(struct rt *r, const struct tu_spec *s)
 {
 	assert_true(r->n < RT_MAX);
-	r->flow[r->n] = s->addr;
+	r->flow[r->n] = s->src[s->v6 ? 14 : 2];
 	r->pkt[r->n] = malloc(70000);
 	assert_non_null(r->pkt[r->n]);
 	r->len[r->n] = build(s, r->pkt[r->n]);
@@ -945,19 +774,19 @@ static void rt_add(struct rt *r, const struct pk *s)
 
 /* A TCP flow: n segments of mss (last one last_len), PSH on the last. */
 struct flow {
-	struct pk s;
+	struct tu_spec s;
 	size_t pay_off;
 	unsigned left;
 };
 
 static void flow_next(struct rt *r, struct flow *f, size_t seg, int last)
 {
-	struct pk p = f->s;
+	struct tu_spec p = f->s;
 
 	p.pay = payload + f->pay_off;
 	p.len = seg;
 	if (last && p.proto == 6)
-		p.flags |= PSH;
+		p.flags |= TU_PSH;
 	rt_add(r, &p);
 	f->s.seq += (uint32_t)seg;
 	f->s.id++;
@@ -1009,20 +838,20 @@ static void round_trip(void **state)
 	c = tb_coalescer_create(tb_capture_writer(cap), arena, NULL);
 	assert_non_null(c);
 
-	f[0].s = tcp4();
-	f[1].s = tcp6();
-	f[2].s = udp4();
-	f[3].s = udp6();
-	f[4].s = tcp4();
-	f[5].s = udp6();
+	f[0].s = spec(0, TCP);
+	f[1].s = spec(1, TCP);
+	f[2].s = spec(0, UDP);
+	f[3].s = spec(1, UDP);
+	f[4].s = spec(0, TCP);
+	f[5].s = spec(1, UDP);
 	for (int i = 0; i < 6; i++) {
-		f[i].s.addr = (uint8_t)(i + 1);
+		set_addr(&f[i].s, (uint8_t)(i + 1));
 		f[i].s.sport = (uint16_t)(30000 + i);
 		f[i].pay_off = (size_t)i * 66000;
 		f[i].s.df = i != 2; /* flow 2: DF clear, sequential IDs */
 	}
-	f[4].s.tcpopt = 12;
-	f[4].s.ipopt = 0;
+	set_opts(&f[4].s, 12);
+	f[4].s.ipopt_len = 0;
 	/* Interleaved: flow 0 with 30 segments of 1400 then a short one; flow 1
 	 * 20 of 1200, PSH on the last; UDP flows of equal datagrams and one
 	 * short; flow 4 70 segments of 900 (crosses the 64-segment cap); flow
@@ -1044,10 +873,10 @@ static void round_trip(void **state)
 	}
 	/* A pure ACK, a SYN and an ICMP packet: all verbatim. */
 	{
-		struct pk s = tcp4();
-		s.addr = 9;
+		struct tu_spec s = spec(0, TCP);
+		set_addr(&s, 9);
 		rt_add(r, &s);
-		s.flags = SYN;
+		s.flags = TU_SYN;
 		rt_add(r, &s);
 		s.proto = 1;
 		s.len = 56;
