@@ -4,92 +4,40 @@
  * reason, good ones pass with hdr_len taken from the real headers, and no
  * input makes it (or tb_segment, which validates first) read out of bounds.
  */
+#include "testutil.h"
+
 #include <errno.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
-
-#include "tunbatch.h"
-
-static void put16(uint8_t *p, unsigned v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-/* A packet: IPv4 or IPv6, TCP/UDP/other, with options and payload. The
- * checksums do not matter to validation and are left zero. */
+/* A packet: IPv4 or IPv6, TCP/UDP/other, with options and payload. */
 struct pk {
 	int v6;
 	uint8_t proto;
 	unsigned ipopt;	 /* IPv4 option bytes */
-	unsigned tcpopt; /* TCP option bytes */
+	unsigned tcpopt; /* TCP option bytes (NOPs) */
 	unsigned pay;	 /* payload bytes */
 };
 
-static size_t ip_hlen(const struct pk *s)
+static struct tu_spec spec_of(const struct pk *k)
 {
-	return s->v6 ? 40 : 20 + s->ipopt;
+	struct tu_spec s = tu_tcp(k->v6);
+
+	s.proto = k->proto;
+	s.ipopt_len = (uint8_t)k->ipopt;
+	memset(s.opts, 1, k->tcpopt);
+	s.optlen = (uint8_t)k->tcpopt;
+	s.len = k->pay;
+	return s;
 }
 
-static size_t l4_hlen(const struct pk *s)
-{
-	if (s->proto == 6)
-		return 20 + s->tcpopt;
-	if (s->proto == 17)
-		return 8;
-	return 0;
-}
+static uint8_t pkt[70000];
 
-static size_t build(const struct pk *s, uint8_t *out)
+static size_t build(const struct pk *k, uint8_t *out)
 {
-	size_t ih = ip_hlen(s), lh = l4_hlen(s), len = ih + lh + s->pay;
-	uint8_t *l4 = out + ih;
+	struct tu_spec s = spec_of(k);
 
-	memset(out, 0, len);
-	if (s->v6) {
-		out[0] = 0x60;
-		put16(out + 4, (unsigned)(len - 40));
-		out[6] = s->proto;
-		out[7] = 64;
-		out[8] = 0xfd;
-		out[23] = 1;
-		out[24] = 0xfd;
-		out[39] = 2;
-	} else {
-		out[0] = (uint8_t)(0x40 | ih / 4);
-		put16(out + 2, (unsigned)len);
-		put16(out + 4, 0x1234);
-		out[6] = 0x40; /* DF */
-		out[8] = 64;
-		out[9] = s->proto;
-		out[12] = 10;
-		out[15] = 1;
-		out[16] = 10;
-		out[19] = 2;
-		for (size_t i = 20; i < ih; i++)
-			out[i] = 1; /* NOP options */
-	}
-	if (s->proto == 6) {
-		put16(l4, 1000);
-		put16(l4 + 2, 2000);
-		l4[12] = (uint8_t)((lh / 4) << 4);
-		l4[13] = 0x10; /* ACK */
-		for (size_t i = 20; i < lh; i++)
-			l4[i] = 1;
-	} else if (s->proto == 17) {
-		put16(l4, 1000);
-		put16(l4 + 2, 2000);
-		put16(l4 + 4, (unsigned)(lh + s->pay));
-	}
-	for (size_t i = 0; i < s->pay; i++)
-		out[ih + lh + i] = (uint8_t)(i * 7 + 3);
-	return len;
+	return tu_build(&s, out, sizeof(pkt));
 }
 
 static const struct pk TCP4 = {0, 6, 0, 0, 3000};
@@ -97,21 +45,13 @@ static const struct pk TCP6 = {1, 6, 0, 0, 3000};
 static const struct pk UDP4 = {0, 17, 0, 0, 3000};
 static const struct pk UDP6 = {1, 17, 0, 0, 3000};
 
-/* A header the kernel would send for s as a superpacket. */
-static struct tb_vnet_hdr gso_hdr(const struct pk *s)
+/* A header the kernel would send for k as a superpacket. */
+static struct tb_vnet_hdr gso_hdr(const struct pk *k)
 {
-	struct tb_vnet_hdr vh = {0};
+	struct tu_spec s = spec_of(k);
 
-	vh.flags = TB_VNET_F_NEEDS_CSUM;
-	vh.gso_type = s->proto == 17 ? TB_GSO_UDP_L4 : s->v6 ? TB_GSO_TCPV6 : TB_GSO_TCPV4;
-	vh.hdr_len = (uint16_t)(ip_hlen(s) + l4_hlen(s));
-	vh.gso_size = 1000;
-	vh.csum_start = (uint16_t)ip_hlen(s);
-	vh.csum_offset = s->proto == 17 ? 6 : 16;
-	return vh;
+	return tu_gso_hdr(&s, 1000);
 }
-
-static uint8_t pkt[70000];
 
 /* Validates a copy of the packet in a buffer of exactly len bytes, so that
  * the sanitizer sees any read past the end; vh must stay as it was on
@@ -138,6 +78,15 @@ static enum tb_vnet_err validate(struct tb_vnet_hdr *vh, const uint8_t *p, size_
 			fail_msg("want %s got %s", tb_vnet_err_name(w_), tb_vnet_err_name(g_));    \
 	} while (0)
 
+/* vh is accepted for k's packet, with hdr_len set to want. */
+static void expect_ok(const struct pk *k, struct tb_vnet_hdr *vh, uint16_t want)
+{
+	size_t len = build(k, pkt);
+
+	assert_err(TB_VNET_OK, validate(vh, pkt, len));
+	assert_int_equal(vh->hdr_len, want);
+}
+
 static void good_gso_headers(void **state)
 {
 	const struct pk *kinds[] = {&TCP4, &TCP6, &UDP4, &UDP6};
@@ -145,23 +94,20 @@ static void good_gso_headers(void **state)
 
 	(void)state;
 	for (size_t k = 0; k < 4; k++) {
-		size_t len = build(kinds[k], pkt);
 		struct tb_vnet_hdr vh = gso_hdr(kinds[k]);
 		/* Whatever the kernel put in hdr_len is replaced. */
 		const uint16_t lies[] = {0, 1, 14, 54, 1500, 65535};
 		for (size_t i = 0; i < sizeof(lies) / sizeof(lies[0]); i++) {
 			vh.hdr_len = lies[i];
-			assert_err(TB_VNET_OK, validate(&vh, pkt, len));
-			assert_int_equal(vh.hdr_len, want[k]);
+			expect_ok(kinds[k], &vh, want[k]);
 		}
 		/* GSO without NEEDS_CSUM: the segmenter computes checksums
 		 * from scratch, so it is accepted. */
 		vh.flags = 0;
 		vh.hdr_len = 0;
-		assert_err(TB_VNET_OK, validate(&vh, pkt, len));
-		assert_int_equal(vh.hdr_len, want[k]);
+		expect_ok(kinds[k], &vh, want[k]);
 		vh.flags = TB_VNET_F_NEEDS_CSUM | TB_VNET_F_DATA_VALID;
-		assert_err(TB_VNET_OK, validate(&vh, pkt, len));
+		expect_ok(kinds[k], &vh, want[k]);
 	}
 }
 
@@ -169,61 +115,44 @@ static void good_with_options_and_ecn(void **state)
 {
 	struct pk s = TCP4;
 	struct tb_vnet_hdr vh;
-	size_t len;
 
 	(void)state;
 	s.ipopt = 40;
 	s.tcpopt = 40;
-	len = build(&s, pkt);
 	vh = gso_hdr(&s);
 	vh.hdr_len = 40;
 	vh.gso_type |= TB_GSO_ECN;
-	assert_err(TB_VNET_OK, validate(&vh, pkt, len));
-	assert_int_equal(vh.hdr_len, 60 + 60);
+	expect_ok(&s, &vh, 60 + 60);
 
 	s = TCP6;
 	s.tcpopt = 12;
-	len = build(&s, pkt);
 	vh = gso_hdr(&s);
 	vh.gso_type |= TB_GSO_ECN;
-	assert_err(TB_VNET_OK, validate(&vh, pkt, len));
-	assert_int_equal(vh.hdr_len, 40 + 32);
+	expect_ok(&s, &vh, 40 + 32);
 
 	/* One byte of payload, gso_size larger than it: one segment. */
 	s = UDP6;
 	s.pay = 1;
-	len = build(&s, pkt);
 	vh = gso_hdr(&s);
 	vh.gso_size = 65535;
-	assert_err(TB_VNET_OK, validate(&vh, pkt, len));
-	assert_int_equal(vh.hdr_len, 48);
+	expect_ok(&s, &vh, 48);
 }
 
 static void good_plain_packets(void **state)
 {
 	struct tb_vnet_hdr vh = {0};
 	struct pk s = TCP4;
-	size_t len;
 
 	(void)state;
 	/* No GSO, no NEEDS_CSUM: delivered as it is; hdr_len is the real
 	 * headers when they parse, else 0. */
 	s.tcpopt = 12;
-	len = build(&s, pkt);
 	vh.hdr_len = 7;
-	assert_err(TB_VNET_OK, validate(&vh, pkt, len));
-	assert_int_equal(vh.hdr_len, 52);
-
-	s = UDP6;
-	len = build(&s, pkt);
-	assert_err(TB_VNET_OK, validate(&vh, pkt, len));
-	assert_int_equal(vh.hdr_len, 48);
-
+	expect_ok(&s, &vh, 52);
+	expect_ok(&UDP6, &vh, 48);
 	s = (struct pk){0, 1, 0, 0, 56}; /* ICMP */
-	len = build(&s, pkt);
 	vh.hdr_len = 28;
-	assert_err(TB_VNET_OK, validate(&vh, pkt, len));
-	assert_int_equal(vh.hdr_len, 0);
+	expect_ok(&s, &vh, 0);
 
 	/* Garbage and nothing at all are no business of the header. */
 	memset(pkt, 0xee, 100);
@@ -237,31 +166,21 @@ static void good_plain_packets(void **state)
 static void good_plain_needs_csum(void **state)
 {
 	struct tb_vnet_hdr vh = {0};
-	struct pk s = UDP4;
-	size_t len = build(&s, pkt);
 
 	(void)state;
 	vh.flags = TB_VNET_F_NEEDS_CSUM;
 	vh.csum_start = 20;
 	vh.csum_offset = 6;
-	assert_err(TB_VNET_OK, validate(&vh, pkt, len));
-	assert_int_equal(vh.hdr_len, 28);
-
-	s = TCP6;
-	len = build(&s, pkt);
+	expect_ok(&UDP4, &vh, 28);
 	vh.csum_start = 40;
 	vh.csum_offset = 16;
-	assert_err(TB_VNET_OK, validate(&vh, pkt, len));
-	assert_int_equal(vh.hdr_len, 60);
+	expect_ok(&TCP6, &vh, 60);
 
 	/* A protocol not parsed further: only the bounds and "past the IP
 	 * header" are checked. */
-	s = (struct pk){1, 58, 0, 0, 64}; /* ICMPv6 */
-	len = build(&s, pkt);
 	vh.csum_start = 40;
 	vh.csum_offset = 2;
-	assert_err(TB_VNET_OK, validate(&vh, pkt, len));
-	assert_int_equal(vh.hdr_len, 0);
+	expect_ok(&(struct pk){1, 58, 0, 0, 64}, &vh, 0); /* ICMPv6 */
 }
 
 /* One bad header kind per case. */
@@ -326,7 +245,7 @@ static void m_trunc_ihl(struct tb_vnet_hdr *vh, uint8_t *p, size_t *len)
 {
 	vh->flags = 0;
 	p[0] = 0x4f; /* 60 bytes of header in a 40-byte packet */
-	put16(p + 2, 40);
+	tu_put16(p + 2, 40);
 	*len = 40;
 }
 static void m_trunc_ip6(struct tb_vnet_hdr *vh, uint8_t *p, size_t *len)
@@ -349,11 +268,11 @@ static void m_ihl4(struct tb_vnet_hdr *vh, uint8_t *p, size_t *len)
 }
 static void m_iplen_big(struct tb_vnet_hdr *vh, uint8_t *p, size_t *len)
 {
-	put16(p + 2, (unsigned)*len + 1);
+	tu_put16(p + 2, (unsigned)*len + 1);
 }
 static void m_iplen_small(struct tb_vnet_hdr *vh, uint8_t *p, size_t *len)
 {
-	put16(p + 2, (unsigned)*len - 1);
+	tu_put16(p + 2, (unsigned)*len - 1);
 }
 static void m_buf_short(struct tb_vnet_hdr *vh, uint8_t *p, size_t *len)
 {
@@ -361,11 +280,11 @@ static void m_buf_short(struct tb_vnet_hdr *vh, uint8_t *p, size_t *len)
 }
 static void m_ip6len(struct tb_vnet_hdr *vh, uint8_t *p, size_t *len)
 {
-	put16(p + 4, (unsigned)*len - 40 + 1);
+	tu_put16(p + 4, (unsigned)*len - 40 + 1);
 }
 static void m_jumbo(struct tb_vnet_hdr *vh, uint8_t *p, size_t *len)
 {
-	put16(p + 4, 0);
+	tu_put16(p + 4, 0);
 }
 static void m_mf(struct tb_vnet_hdr *vh, uint8_t *p, size_t *len)
 {
@@ -395,20 +314,20 @@ static void m_trunc_tcp(struct tb_vnet_hdr *vh, uint8_t *p, size_t *len)
 {
 	vh->flags = 0;
 	*len = 20 + 19;
-	put16(p + 2, (unsigned)*len);
+	tu_put16(p + 2, (unsigned)*len);
 }
 static void m_trunc_doff(struct tb_vnet_hdr *vh, uint8_t *p, size_t *len)
 {
 	vh->flags = 0;
 	p[20 + 12] = 0xf0; /* 60 bytes of TCP header in 30 */
 	*len = 20 + 30;
-	put16(p + 2, (unsigned)*len);
+	tu_put16(p + 2, (unsigned)*len);
 }
 static void m_trunc_udp6(struct tb_vnet_hdr *vh, uint8_t *p, size_t *len)
 {
 	vh->flags = 0;
 	*len = 40 + 7;
-	put16(p + 4, 7);
+	tu_put16(p + 4, 7);
 }
 static void m_doff4(struct tb_vnet_hdr *vh, uint8_t *p, size_t *len)
 {
@@ -416,11 +335,11 @@ static void m_doff4(struct tb_vnet_hdr *vh, uint8_t *p, size_t *len)
 }
 static void m_udplen(struct tb_vnet_hdr *vh, uint8_t *p, size_t *len)
 {
-	put16(p + 20 + 4, (unsigned)*len - 20 - 1);
+	tu_put16(p + 20 + 4, (unsigned)*len - 20 - 1);
 }
 static void m_udplen6(struct tb_vnet_hdr *vh, uint8_t *p, size_t *len)
 {
-	put16(p + 40 + 4, 0);
+	tu_put16(p + 40 + 4, 0);
 }
 static void m_cstart_ip(struct tb_vnet_hdr *vh, uint8_t *p, size_t *len)
 {
@@ -504,6 +423,16 @@ static const struct bad bads[] = {
 	{"several faults", TCP4, m_first_wins, TB_VNET_E_ECN},
 };
 
+/* Builds case b's packet into pkt, then mangles it and its header vh. */
+static size_t bad_case(const struct bad *b, struct tb_vnet_hdr *vh)
+{
+	size_t len = build(&b->pk, pkt);
+
+	*vh = gso_hdr(&b->pk);
+	b->mangle(vh, pkt, &len);
+	return len;
+}
+
 static void bad_headers(void **state)
 {
 	unsigned seen[TB_VNET_E_COUNT] = {0};
@@ -511,12 +440,10 @@ static void bad_headers(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
 		const struct bad *b = &bads[i];
-		size_t len = build(&b->pk, pkt);
-		struct tb_vnet_hdr vh = gso_hdr(&b->pk);
-		enum tb_vnet_err got;
+		struct tb_vnet_hdr vh;
+		size_t len = bad_case(b, &vh);
+		enum tb_vnet_err got = validate(&vh, pkt, len);
 
-		b->mangle(&vh, pkt, &len);
-		got = validate(&vh, pkt, len);
 		if (got != b->want)
 			fail_msg("%s: want %s got %s", b->what, tb_vnet_err_name(b->want),
 				 tb_vnet_err_name(got));
@@ -541,13 +468,10 @@ static void segment_refuses_bad(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
-		const struct bad *b = &bads[i];
-		size_t len = build(&b->pk, pkt);
-		struct tb_vnet_hdr vh = gso_hdr(&b->pk);
+		struct tb_vnet_hdr vh;
+		size_t len = bad_case(&bads[i], &vh), lens[80];
 		unsigned calls = 0;
-		size_t lens[80];
 
-		b->mangle(&vh, pkt, &len);
 		assert_int_equal(tb_segment(&vh, pkt, len, count_cb, &calls), -EINVAL);
 		assert_int_equal(calls, 0);
 		assert_int_equal(tb_segment_into(&vh, pkt, len, out, sizeof(out), lens, 80),
