@@ -2,6 +2,7 @@
 /* Kernel-test harness: namespaces removed whatever happens, a time bound. */
 #define _GNU_SOURCE
 #include "nsutil.h"
+#include "testutil.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -142,54 +143,35 @@ void nsu_stream(uint64_t seed, uint64_t off, uint8_t *buf, size_t len)
 	}
 }
 
-static uint32_t sum16(const uint8_t *p, size_t n, uint32_t s)
-{
-	for (size_t i = 0; i + 1 < n; i += 2)
-		s += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (n & 1)
-		s += (uint32_t)p[n - 1] << 8;
-	return s;
-}
-
-static uint16_t fold16(uint32_t s)
-{
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)s;
-}
-
 int nsu_csum_ok(const uint8_t *pkt, size_t len)
 {
-	uint32_t s = 0;
 	size_t ip_len, l4_len;
 	uint8_t proto;
+	int v4;
 
 	if (len < 20)
 		return 0;
-	if (pkt[0] >> 4 == 4) {
+	v4 = pkt[0] >> 4 == 4;
+	if (v4) {
 		ip_len = (size_t)(pkt[0] & 15) * 4;
-		if (ip_len < 20 || ip_len > len || fold16(sum16(pkt, ip_len, 0)) != 0xffff)
+		if (ip_len < 20 || ip_len > len || tu_fold(tu_sum(pkt, ip_len, 0)) != 0xffff)
 			return 0;
 		proto = pkt[9];
 		if ((pkt[6] & 0x3f) || pkt[7])
 			return 1; /* a fragment: no L4 checksum to check here */
-		s = sum16(pkt + 12, 8, 0);
 	} else if (pkt[0] >> 4 == 6 && len >= 40) {
 		ip_len = 40;
 		proto = pkt[6];
-		s = sum16(pkt + 8, 32, 0);
 	} else {
 		return 0;
 	}
 	l4_len = len - ip_len;
-	if (proto == 17 && pkt[0] >> 4 == 4 && l4_len >= 8 && !pkt[ip_len + 6] && !pkt[ip_len + 7])
+	if (proto == 17 && v4 && l4_len >= 8 && !pkt[ip_len + 6] && !pkt[ip_len + 7])
 		return 1; /* IPv4 UDP without checksum */
-	if (proto != 6 && proto != 17 && proto != 58)
+	if (proto != 6 && proto != 17 && (proto != 58 || v4))
 		return 1;
-	s += proto + (uint32_t)(l4_len >> 16) + (uint32_t)(l4_len & 0xffff);
-	if (proto == 58 && pkt[0] >> 4 == 4)
-		return 1;
-	return fold16(sum16(pkt + ip_len, l4_len, s)) == 0xffff;
+	return tu_fold(tu_sum(pkt + ip_len, l4_len, tu_pseudo(pkt, proto, (uint32_t)l4_len))) ==
+	       0xffff;
 }
 
 /* ------------------------------------------------------------------------ */
