@@ -55,16 +55,38 @@ static int udp_socket(int v6, const char *addr, uint16_t port)
 }
 
 /* Datagram i of a flow carries the pattern from i * DLEN on. */
-static struct tu_spec udp_spec(int v6, const uint8_t *src, const uint8_t *dst, uint16_t dport)
+static struct tu_spec udp_spec(int v6, const char *src, const char *dst, uint16_t dport)
 {
-	struct tu_spec s = v6 ? tu_udp6() : tu_udp4();
+	struct tu_spec s = tu_udp(v6);
 
-	memcpy(s.src, src, v6 ? 16 : 4);
-	memcpy(s.dst, dst, v6 ? 16 : 4);
+	inet_pton(v6 ? AF_INET6 : AF_INET, src, s.src);
+	inet_pton(v6 ? AF_INET6 : AF_INET, dst, s.dst);
 	s.sport = 5000;
 	s.dport = dport;
 	s.len = DLEN;
 	return s;
+}
+
+/*
+ * Brings dev up with 10.<net>.0.1/24 and fd<net>::1/64, binds a UDP socket to
+ * each (ports 7000 and 7001), and puts the flows from .2 to them in specs[0]
+ * and specs[1].
+ */
+static void udp_ends(const char *dev, const char *net, int *s4, int *s6, struct tu_spec *specs)
+{
+	char here4[32], peer4[32], here6[32], peer6[32];
+
+	snprintf(here4, sizeof(here4), "10.%s.0.1", net);
+	snprintf(peer4, sizeof(peer4), "10.%s.0.2", net);
+	snprintf(here6, sizeof(here6), "fd%s::1", net);
+	snprintf(peer6, sizeof(peer6), "fd%s::2", net);
+	nsu_run("ip -n %s link set %s up", ns, dev);
+	nsu_run("ip -n %s addr add %s/24 dev %s", ns, here4, dev);
+	nsu_run("ip -n %s addr add %s/64 dev %s nodad", ns, here6, dev);
+	*s4 = udp_socket(0, here4, 7000);
+	*s6 = udp_socket(1, here6, 7001);
+	specs[0] = udp_spec(0, peer4, here4, 7000);
+	specs[1] = udp_spec(1, peer6, here6, 7001);
 }
 
 /* Receives the flow's n datagrams, in order, with their content. */
@@ -156,8 +178,6 @@ static void drain(int fd)
 
 static void plain_device(void)
 {
-	static const uint8_t here4[4] = {10, 79, 0, 1}, peer4[4] = {10, 79, 0, 2};
-	static const uint8_t here6[16] = {0xfd, 0x79, [15] = 1}, peer6[16] = {0xfd, 0x79, [15] = 2};
 	struct tu_spec specs[3];
 	struct ifreq ifr;
 	struct tb_stats st;
@@ -181,11 +201,7 @@ static void plain_device(void)
 	NSU_CHECK(!strcmp(tb_tun_name(t), "tbplain"), "name %s", tb_tun_name(t));
 	NSU_CHECK(fcntl(fd, F_GETFL) & O_NONBLOCK, "attach left the fd blocking");
 
-	nsu_run("ip -n %s link set tbplain up", ns);
-	nsu_run("ip -n %s addr add 10.79.0.1/24 dev tbplain", ns);
-	nsu_run("ip -n %s addr add fd79::1/64 dev tbplain nodad", ns);
-	s4 = udp_socket(0, "10.79.0.1", 7000);
-	s6 = udp_socket(1, "fd79::1", 7001);
+	udp_ends("tbplain", "79", &s4, &s6, specs);
 
 	a = tb_arena_create(0);
 	co = tb_coalescer_create(tb_tun_writer(t, 0), a, NULL);
@@ -193,11 +209,9 @@ static void plain_device(void)
 	NSU_CHECK(tb_coalescer_lanes(co) == 1u << TB_LANE_PASS, "lanes 0x%x",
 		  tb_coalescer_lanes(co));
 
-	specs[0] = udp_spec(0, peer4, here4, 7000);
-	specs[1] = udp_spec(1, peer6, here6, 7001);
 	specs[2] = tu_tcp4(); /* to a closed port: counted in InSegs, answered by RST */
-	memcpy(specs[2].src, peer4, 4);
-	memcpy(specs[2].dst, here4, 4);
+	memcpy(specs[2].src, specs[0].src, 4);
+	memcpy(specs[2].dst, specs[0].dst, 4);
 	specs[2].dport = 9;
 	specs[2].len = 1200;
 	segs0 = tcp_in_segs();
@@ -230,8 +244,6 @@ static void plain_device(void)
 
 static void no_uso(void)
 {
-	static const uint8_t here4[4] = {10, 80, 0, 1}, peer4[4] = {10, 80, 0, 2};
-	static const uint8_t here6[16] = {0xfd, 0x80, [15] = 1}, peer6[16] = {0xfd, 0x80, [15] = 2};
 	const unsigned want = TB_TUN_CSUM | TB_TUN_TSO4 | TB_TUN_TSO6;
 	struct tb_tun_opts o = {.name = "tbnouso", .queues = 2, .offloads = want};
 	struct tu_spec specs[2];
@@ -248,19 +260,13 @@ static void no_uso(void)
 		  "offloads 0x%x caps 0x%x", tb_tun_offloads(t), tb_tun_caps(t));
 	NSU_CHECK(!tb_tun_writer(t, 2), "a writer for a queue that does not exist");
 
-	nsu_run("ip -n %s link set tbnouso up", ns);
-	nsu_run("ip -n %s addr add 10.80.0.1/24 dev tbnouso", ns);
-	nsu_run("ip -n %s addr add fd80::1/64 dev tbnouso nodad", ns);
-	s4 = udp_socket(0, "10.80.0.1", 7000);
-	s6 = udp_socket(1, "fd80::1", 7001);
+	udp_ends("tbnouso", "80", &s4, &s6, specs);
 
 	a = tb_arena_create(0);
 	co = tb_coalescer_create(tb_tun_writer(t, 1), a, NULL);
 	NSU_CHECK(a && co, "out of memory");
 	NSU_CHECK(tb_coalescer_lanes(co) == (1u << TB_LANE_PASS | 1u << TB_LANE_TCP), "lanes 0x%x",
 		  tb_coalescer_lanes(co));
-	specs[0] = udp_spec(0, peer4, here4, 7000);
-	specs[1] = udp_spec(1, peer6, here6, 7001);
 	send_all(co, specs, 2, NDGRAM);
 	expect_datagrams(s4, NDGRAM, "no-USO UDPv4");
 	expect_datagrams(s6, NDGRAM, "no-USO UDPv6");
