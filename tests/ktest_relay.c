@@ -170,6 +170,15 @@ static struct delta diff(const struct snap *a, const struct snap *b)
 	};
 }
 
+/* What the phases moved, summed for the final report. */
+static void add_up(struct delta *sum, const struct delta *d)
+{
+	sum->read_sp += d->read_sp;
+	sum->written_sp += d->written_sp;
+	sum->read_segs += d->read_segs;
+	sum->written_segs += d->written_segs;
+}
+
 static double ratio(uint64_t a, uint64_t b)
 {
 	return b ? (double)a / (double)b : 0.0;
@@ -299,6 +308,17 @@ static void addr_of(int v6, const char *ip, uint16_t port, struct sockaddr_stora
 	}
 }
 
+/* A socket in namespace ns, where the calling thread stays. */
+static int ns_socket(const char *ns, int family, int type)
+{
+	int fd;
+
+	nsu_enter(ns);
+	fd = socket(family, type | SOCK_CLOEXEC, 0);
+	NSU_CHECK(fd >= 0, "socket: %s", strerror(errno));
+	return fd;
+}
+
 static double now(void)
 {
 	struct timespec ts;
@@ -307,8 +327,7 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static uint64_t tcp_phase(int v6, uint64_t bytes, uint64_t *sp_read, uint64_t *sp_written,
-			  uint64_t *segs_read, uint64_t *segs_written)
+static uint64_t tcp_phase(int v6, uint64_t bytes, struct delta *sum)
 {
 	const char *server = v6 ? "fd88::2" : "10.88.0.2";
 	struct tcp_run t = {.bytes = bytes};
@@ -321,16 +340,12 @@ static uint64_t tcp_phase(int v6, uint64_t bytes, uint64_t *sp_read, uint64_t *s
 	double t0;
 
 	addr_of(v6, server, 5001, &ss, &sl);
-	nsu_enter(nsb);
-	t.lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	NSU_CHECK(t.lfd >= 0, "socket: %s", strerror(errno));
+	t.lfd = ns_socket(nsb, ss.ss_family, SOCK_STREAM);
 	setsockopt(t.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	NSU_CHECK(bind(t.lfd, (struct sockaddr *)&ss, sl) == 0, "bind %s: %s", server,
 		  strerror(errno));
 	NSU_CHECK(listen(t.lfd, 1) == 0, "listen");
-	nsu_enter(nsa);
-	t.cfd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	NSU_CHECK(t.cfd >= 0, "socket: %s", strerror(errno));
+	t.cfd = ns_socket(nsa, ss.ss_family, SOCK_STREAM);
 	set_timeouts(t.cfd);
 	nsu_enter(NULL);
 
@@ -361,10 +376,7 @@ static uint64_t tcp_phase(int v6, uint64_t bytes, uint64_t *sp_read, uint64_t *s
 	report(v6 ? "TCPv6" : "TCPv4", "B->A (acks)", &dba);
 	NSU_CHECK(dab.read_sp > 0, "TCP: no superpacket read from A's TUN");
 	NSU_CHECK(dab.written_sp > 0, "TCP: no superpacket written into B's TUN");
-	*sp_read += dab.read_sp;
-	*sp_written += dab.written_sp;
-	*segs_read += dab.read_segs;
-	*segs_written += dab.written_segs;
+	add_up(sum, &dab);
 	return t.received;
 }
 
@@ -462,8 +474,7 @@ static void *udp_sender(void *arg)
 	return NULL;
 }
 
-static uint64_t udp_phase(int v6, uint64_t *sp_read, uint64_t *sp_written, uint64_t *segs_read,
-			  uint64_t *segs_written)
+static uint64_t udp_phase(int v6, struct delta *sum)
 {
 	const char *server = v6 ? "fd88::2" : "10.88.0.2";
 	struct udp_run u = {0};
@@ -478,15 +489,11 @@ static uint64_t udp_phase(int v6, uint64_t *sp_read, uint64_t *sp_written, uint6
 	u.seen = calloc(DGRAMS, 1);
 	NSU_CHECK(u.seen, "out of memory");
 	addr_of(v6, server, 6000, &ss, &sl);
-	nsu_enter(nsb);
-	u.rfd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	NSU_CHECK(u.rfd >= 0, "socket: %s", strerror(errno));
+	u.rfd = ns_socket(nsb, ss.ss_family, SOCK_DGRAM);
 	setsockopt(u.rfd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
 	NSU_CHECK(bind(u.rfd, (struct sockaddr *)&ss, sl) == 0, "bind %s: %s", server,
 		  strerror(errno));
-	nsu_enter(nsa);
-	u.sfd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	NSU_CHECK(u.sfd >= 0, "socket: %s", strerror(errno));
+	u.sfd = ns_socket(nsa, ss.ss_family, SOCK_DGRAM);
 	if (setsockopt(u.sfd, SOL_UDP, UDP_SEGMENT, &gso, sizeof(gso)) != 0)
 		nsu_skip("UDP_SEGMENT: %s", strerror(errno));
 	setsockopt(u.sfd, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big));
@@ -519,10 +526,7 @@ static uint64_t udp_phase(int v6, uint64_t *sp_read, uint64_t *sp_written, uint6
 		NSU_CHECK(dab.read_sp > 0, "UDP: no superpacket read from A's TUN");
 		NSU_CHECK(dab.written_sp > 0, "UDP: no superpacket written into B's TUN");
 	}
-	*sp_read += dab.read_sp;
-	*sp_written += dab.written_sp;
-	*segs_read += dab.read_segs;
-	*segs_written += dab.written_segs;
+	add_up(sum, &dab);
 	return (uint64_t)DGRAMS * DGRAM;
 }
 
@@ -550,7 +554,8 @@ static struct tb_tun *make_tun(const char *ns, const char *dev, const char *ip4,
 
 static int test(void)
 {
-	uint64_t moved = 0, spr = 0, spw = 0, sgr = 0, sgw = 0;
+	struct delta sum = {0};
+	uint64_t moved = 0;
 
 	nsu_create("a", nsa, sizeof(nsa));
 	nsu_create("b", nsb, sizeof(nsb));
@@ -561,10 +566,10 @@ static int test(void)
 	relay_start(&ab, ta, tb);
 	relay_start(&ba, tb, ta);
 
-	moved += tcp_phase(0, TCP_BYTES, &spr, &spw, &sgr, &sgw);
-	moved += tcp_phase(1, TCP6_BYTES, &spr, &spw, &sgr, &sgw);
-	moved += udp_phase(0, &spr, &spw, &sgr, &sgw);
-	moved += udp_phase(1, &spr, &spw, &sgr, &sgw);
+	moved += tcp_phase(0, TCP_BYTES, &sum);
+	moved += tcp_phase(1, TCP6_BYTES, &sum);
+	moved += udp_phase(0, &sum);
+	moved += udp_phase(1, &sum);
 
 	tb_tun_wake(ta);
 	tb_tun_wake(tb);
@@ -572,8 +577,9 @@ static int test(void)
 	relay_stop(&ba);
 	printf("relay total: %llu bytes moved end to end; %llu superpackets read (%.1f segments "
 	       "each), %llu superpackets written (%.1f segments each)\n",
-	       (unsigned long long)moved, (unsigned long long)spr, ratio(sgr, spr),
-	       (unsigned long long)spw, ratio(sgw, spw));
+	       (unsigned long long)moved, (unsigned long long)sum.read_sp,
+	       ratio(sum.read_segs, sum.read_sp), (unsigned long long)sum.written_sp,
+	       ratio(sum.written_segs, sum.written_sp));
 	for (int i = 0; i < 2; i++) {
 		struct relay *r = i ? &ba : &ab;
 		tb_coalescer_destroy(r->co);
