@@ -271,22 +271,25 @@ static void run(const char *name, const struct pktlist *l, unsigned batch, struc
 /* Packet sequences built here                                              */
 /* ------------------------------------------------------------------------ */
 
-static void set_addr(struct tu_spec *s, int v6, unsigned src_host, unsigned dst_host)
+/* s from 10.76.0.<src_host> to 10.77.0.<dst_host> (fd76::/fd77:: on IPv6). */
+static struct tu_spec flow(struct tu_spec s, unsigned src_host, unsigned dst_host)
 {
-	memset(s->src, 0, 16);
-	memset(s->dst, 0, 16);
-	if (!v6) {
-		uint8_t a[4] = {10, 76, 0, (uint8_t)src_host},
-			b[4] = {10, 77, 0, (uint8_t)dst_host};
-		memcpy(s->src, a, 4);
-		memcpy(s->dst, b, 4);
+	memset(s.src, 0, 16);
+	memset(s.dst, 0, 16);
+	if (!s.v6) {
+		s.src[0] = s.dst[0] = 10;
+		s.src[1] = 76;
+		s.dst[1] = 77;
+		s.src[3] = (uint8_t)src_host;
+		s.dst[3] = (uint8_t)dst_host;
 	} else {
-		s->src[0] = s->dst[0] = 0xfd;
-		s->src[1] = 0x76;
-		s->dst[1] = 0x77;
-		s->src[15] = (uint8_t)src_host;
-		s->dst[15] = (uint8_t)dst_host;
+		s.src[0] = s.dst[0] = 0xfd;
+		s.src[1] = 0x76;
+		s.dst[1] = 0x77;
+		s.src[15] = (uint8_t)src_host;
+		s.dst[15] = (uint8_t)dst_host;
 	}
+	return s;
 }
 
 struct flowgen {
@@ -312,8 +315,7 @@ static void make_flows(struct flowgen *f, uint64_t seed)
 	uint64_t r = seed;
 
 	/* TCPv4, timestamps, DF, PSH inside, a short segment, FIN at the end. */
-	s = tu_tcp4();
-	set_addr(&s, 0, 1, 2);
+	s = flow(tu_tcp4(), 1, 2);
 	tu_set_ts(&s, 1000, 2000);
 	s.len = 1000;
 	for (int i = 0; i < 40; i++) {
@@ -323,8 +325,7 @@ static void make_flows(struct flowgen *f, uint64_t seed)
 		tu_next(&s);
 	}
 	/* TCPv4, DF clear: IDs must go on +1 to merge, and come back as they were. */
-	s = tu_tcp4();
-	set_addr(&s, 0, 3, 4);
+	s = flow(tu_tcp4(), 3, 4);
 	s.df = 0;
 	s.len = 1200;
 	for (int i = 0; i < 30; i++) {
@@ -334,8 +335,7 @@ static void make_flows(struct flowgen *f, uint64_t seed)
 		tu_next(&s);
 	}
 	/* TCPv4, DF set, random IDs: merged, and the kernel re-stamps them. */
-	s = tu_tcp4();
-	set_addr(&s, 0, 5, 6);
+	s = flow(tu_tcp4(), 5, 6);
 	s.len = 800;
 	for (int i = 0; i < 30; i++) {
 		s.id = (uint16_t)nsu_rand(&r);
@@ -343,8 +343,7 @@ static void make_flows(struct flowgen *f, uint64_t seed)
 		tu_next(&s);
 	}
 	/* TCPv6, a short segment in the middle, PSH at the end. */
-	s = tu_tcp6();
-	set_addr(&s, 1, 1, 2);
+	s = flow(tu_tcp6(), 1, 2);
 	for (int i = 0; i < 35; i++) {
 		s.len = i == 14 ? 500 : 1300;
 		s.flags = TU_ACK | (i == 34 ? TU_PSH : 0);
@@ -352,8 +351,7 @@ static void make_flows(struct flowgen *f, uint64_t seed)
 		tu_next(&s);
 	}
 	/* TCPv6 with timestamps and a sequence gap. */
-	s = tu_tcp6();
-	set_addr(&s, 1, 3, 4);
+	s = flow(tu_tcp6(), 3, 4);
 	tu_set_ts(&s, 5, 6);
 	s.len = 1100;
 	for (int i = 0; i < 20; i++) {
@@ -363,8 +361,7 @@ static void make_flows(struct flowgen *f, uint64_t seed)
 		tu_next(&s);
 	}
 	/* UDPv4: equal datagrams, a short last one. */
-	s = tu_udp4();
-	set_addr(&s, 0, 7, 8);
+	s = flow(tu_udp4(), 7, 8);
 	for (int i = 0; i < 30; i++) {
 		s.len = i == 29 ? 400 : 1000;
 		s.pay_off = (uint32_t)i * 7919;
@@ -372,16 +369,14 @@ static void make_flows(struct flowgen *f, uint64_t seed)
 		emit(&f[5], &s);
 	}
 	/* UDPv6: equal datagrams. */
-	s = tu_udp6();
-	set_addr(&s, 1, 5, 6);
+	s = flow(tu_udp6(), 5, 6);
 	s.len = 1100;
 	for (int i = 0; i < 30; i++) {
 		s.pay_off = (uint32_t)i * 104729;
 		emit(&f[6], &s);
 	}
 	/* UDPv4 without checksum: passes through. */
-	s = tu_udp4();
-	set_addr(&s, 0, 9, 10);
+	s = flow(tu_udp4(), 9, 10);
 	s.udp_nocsum = 1;
 	s.len = 500;
 	for (int i = 0; i < 6; i++) {
@@ -390,22 +385,19 @@ static void make_flows(struct flowgen *f, uint64_t seed)
 		emit(&f[7], &s);
 	}
 	/* ICMP both ways: passthrough. */
-	s = tu_icmp4();
-	set_addr(&s, 0, 11, 12);
+	s = flow(tu_icmp4(), 11, 12);
 	for (int i = 0; i < 4; i++) {
 		s.pay_off = (uint32_t)i;
 		s.id = (uint16_t)(s.id + 1);
 		emit(&f[8], &s);
 	}
-	s = tu_icmp6();
-	set_addr(&s, 1, 11, 12);
+	s = flow(tu_icmp6(), 11, 12);
 	for (int i = 0; i < 4; i++) {
 		s.pay_off = (uint32_t)i;
 		emit(&f[8], &s);
 	}
 	/* Pure ACKs of a reverse flow, with changing ack numbers. */
-	s = tu_tcp4();
-	set_addr(&s, 0, 13, 14);
+	s = flow(tu_tcp4(), 13, 14);
 	s.len = 0;
 	for (int i = 0; i < 10; i++) {
 		s.ack += 1448;
@@ -413,8 +405,7 @@ static void make_flows(struct flowgen *f, uint64_t seed)
 		emit(&f[9], &s);
 	}
 	/* TCPv4 whose ECN field changes: runs break at the change. */
-	s = tu_tcp4();
-	set_addr(&s, 0, 15, 16);
+	s = flow(tu_tcp4(), 15, 16);
 	s.len = 700;
 	for (int i = 0; i < 20; i++) {
 		s.tos = (i / 5) & 1 ? 0x02 : 0x00;
@@ -422,8 +413,7 @@ static void make_flows(struct flowgen *f, uint64_t seed)
 		tu_next(&s);
 	}
 	/* TCPv4 with CWR and ECE on some segments. */
-	s = tu_tcp4();
-	set_addr(&s, 0, 17, 18);
+	s = flow(tu_tcp4(), 17, 18);
 	s.len = 900;
 	for (int i = 0; i < 20; i++) {
 		s.flags = TU_ACK | (i == 6 ? TU_CWR : 0) | (i >= 12 ? TU_ECE : 0);
