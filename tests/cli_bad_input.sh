@@ -6,17 +6,9 @@
 # records of 64 KiB and more, and link headers cut anywhere (skipped and
 # counted, never read past).
 # Usage: sh tests/cli_bad_input.sh CLI SRC_DIR
-set -u
-cli=${1:?CLI}
-src=${2:?SRC_DIR}
-command -v python3 >/dev/null || { echo "SKIP: python3 is needed to build the captures"; exit 77; }
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tb_cli_bad_input.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT INT TERM
-fails=0
-fail() {
-	echo "FAIL: $*"
-	fails=$((fails + 1))
-}
+. "$(dirname "$0")/cli-lib.sh"
+need_python3 build the captures
+make_tmp bad_input
 
 python3 - "$tmp" <<'PY'
 import struct, sys
@@ -132,5 +124,4 @@ for c in "eth $1" "sll $2" "sll2 $3"; do
 	[ "$(json "$tmp/$1.json" packets_in)" = 1 ] || fail "$1: the good frame was not committed"
 done
 
-[ "$fails" -eq 0 ] || exit 1
-echo "ok: snap length, 256 KiB limit, 64 KiB+ records, cut link headers"
+finish "snap length, 256 KiB limit, 64 KiB+ records, cut link headers"

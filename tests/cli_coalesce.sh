@@ -3,17 +3,9 @@
 # summary, OUT.pcap and the vnet log must agree with each other and with the
 # input, and the write counts must be close to the greedy reference.
 # Usage: sh tests/cli_coalesce.sh CLI SRC_DIR
-set -u
-cli=${1:?CLI}
-src=${2:?SRC_DIR}
-command -v python3 >/dev/null || { echo "SKIP: python3 is needed to check the output"; exit 77; }
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tb_cli_coalesce.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT INT TERM
-fails=0
-fail() {
-	echo "FAIL: $*"
-	fails=$((fails + 1))
-}
+. "$(dirname "$0")/cli-lib.sh"
+need_python3 check the output
+make_tmp coalesce
 
 traces="$src/../shared/traces"
 if [ -d "$traces" ] && ls "$traces"/*.pcap >/dev/null 2>&1; then
@@ -35,10 +27,6 @@ reference() {
 	mixed) echo 1578 ;;
 	*) echo "" ;;
 	esac
-}
-
-num() {
-	printf '%s\n' "$2" | sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"
 }
 
 # Reads IN.pcap, OUT.pcap and the vnet log independently of the CLI and
@@ -191,5 +179,4 @@ for trace in "$traces"/*.pcap; do
 	[ "$(num writes "$j")" = "$pkts" ] || fail "$name: --batch 1 gave $(num writes "$j") writes"
 done
 
-[ $fails -eq 0 ] || { echo "$fails failure(s)"; exit 1; }
-echo "ok"
+finish

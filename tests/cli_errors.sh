@@ -3,16 +3,8 @@
 # line on standard error naming the file (or option), nothing on standard
 # output. Malformed packets inside a valid pcap are not errors.
 # Usage: sh tests/cli_errors.sh CLI SRC_DIR
-set -u
-cli=${1:?CLI}
-src=${2:?SRC_DIR}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tb_cli_errors.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT INT TERM
-fails=0
-fail() {
-	echo "FAIL: $*"
-	fails=$((fails + 1))
-}
+. "$(dirname "$0")/cli-lib.sh"
+make_tmp errors
 trace="$src/examples/tcp4_bulk.pcap"
 [ -f "$trace" ] || { echo "FAIL: $trace is missing"; exit 1; }
 
@@ -135,5 +127,4 @@ sys.exit(recs(sys.argv[1]) != recs(sys.argv[2]))
 PY
 fi
 
-[ $fails -eq 0 ] || { echo "$fails failure(s)"; exit 1; }
-echo "ok"
+finish

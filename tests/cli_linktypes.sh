@@ -5,24 +5,12 @@
 # OUT.pcap and vnet log. Frames without IP are skipped and counted;
 # snap-length-truncated records are still committed and counted.
 # Usage: sh tests/cli_linktypes.sh CLI SRC_DIR
-set -u
-cli=${1:?CLI}
-src=${2:?SRC_DIR}
-command -v python3 >/dev/null || { echo "SKIP: python3 is needed to build the captures"; exit 77; }
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tb_cli_linktypes.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT INT TERM
-fails=0
-fail() {
-	echo "FAIL: $*"
-	fails=$((fails + 1))
-}
+. "$(dirname "$0")/cli-lib.sh"
+need_python3 build the captures
+make_tmp linktypes
 raw="$src/examples/mixed.pcap" # IPv4 and IPv6, TCP, UDP and ICMP
 v4="$src/examples/tcp4_bulk.pcap"
 [ -f "$raw" ] && [ -f "$v4" ] || { echo "FAIL: bundled examples missing"; exit 1; }
-
-num() {
-	printf '%s\n' "$2" | sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"
-}
 
 # Writes the converted captures; prints how many non-IP frames each holds.
 python3 - "$raw" "$v4" "$tmp" <<'PY'
@@ -154,5 +142,4 @@ echo "snap: $(num snap_truncated "$j") snap-truncated records, $(num writes "$j"
 [ "$(num malformed "$j")" -ge 1 ] || fail "snap: no truncated packet counted as malformed"
 [ "$(num writes "$j")" -ge "$(num writes "$base")" ] || fail "snap: fewer writes than the intact trace"
 
-[ $fails -eq 0 ] || { echo "$fails failure(s)"; exit 1; }
-echo "ok"
+finish
