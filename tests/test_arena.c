@@ -20,6 +20,26 @@ static int intact(const uint8_t *p, size_t n, unsigned tag)
 	return 1;
 }
 
+/* Reserves n buffers of sz[i] bytes, each 16-byte aligned, and fills buffer
+ * i by tag tag0 + i. */
+static void reserve_all(struct tb_arena *a, uint8_t **p, const size_t *sz, unsigned n,
+			unsigned tag0)
+{
+	for (unsigned i = 0; i < n; i++) {
+		p[i] = tb_arena_reserve(a, sz[i]);
+		assert_non_null(p[i]);
+		assert_int_equal((uintptr_t)p[i] % 16, 0);
+		fill(p[i], sz[i], tag0 + i);
+	}
+}
+
+/* Nothing handed out moved or was overwritten by later buffers. */
+static void assert_all_intact(uint8_t *const *p, const size_t *sz, unsigned n, unsigned tag0)
+{
+	for (unsigned i = 0; i < n; i++)
+		assert_true(intact(p[i], sz[i], tag0 + i));
+}
+
 static void test_default_size(void **state)
 {
 	(void)state;
@@ -42,15 +62,11 @@ static void test_aligned_disjoint(void **state)
 
 	for (unsigned i = 0; i < 64; i++) {
 		sz[i] = 1 + (i * 37) % 97;
-		p[i] = tb_arena_reserve(a, sz[i]);
-		assert_non_null(p[i]);
-		assert_int_equal((uintptr_t)p[i] % 16, 0);
-		fill(p[i], sz[i], i);
 		sum += sz[i];
 	}
+	reserve_all(a, p, sz, 64, 0);
 	assert_int_equal(tb_arena_chunks(a), 1);
-	for (unsigned i = 0; i < 64; i++)
-		assert_true(intact(p[i], sz[i], i));
+	assert_all_intact(p, sz, 64, 0);
 	assert_true(tb_arena_used(a) >= sum);
 	assert_true(tb_arena_used(a) <= 8192);
 	tb_arena_reset(a);
@@ -65,20 +81,15 @@ static void test_growth_keeps_buffers(void **state)
 	(void)state;
 	struct tb_arena *a = tb_arena_create(1000);
 	uint8_t *p[100];
-	size_t cap;
+	size_t sz[100], cap;
 
-	for (unsigned i = 0; i < 100; i++) {
-		p[i] = tb_arena_reserve(a, 300);
-		assert_non_null(p[i]);
-		assert_int_equal((uintptr_t)p[i] % 16, 0);
-		fill(p[i], 300, i);
-	}
+	for (unsigned i = 0; i < 100; i++)
+		sz[i] = 300;
+	reserve_all(a, p, sz, 100, 0);
 	assert_true(tb_arena_chunks(a) > 1);
 	cap = tb_arena_capacity(a);
 	assert_true(cap >= 100 * 300);
-	/* Nothing handed out earlier moved or was overwritten by later ones. */
-	for (unsigned i = 0; i < 100; i++)
-		assert_true(intact(p[i], 300, i));
+	assert_all_intact(p, sz, 100, 0);
 	for (unsigned i = 0; i < 100; i++)
 		for (unsigned j = i + 1; j < 100; j++)
 			assert_true(p[i] + 300 <= p[j] || p[j] + 300 <= p[i]);
@@ -89,12 +100,8 @@ static void test_growth_keeps_buffers(void **state)
 	assert_int_equal(tb_arena_used(a), 0);
 	/* Same burst again: it fits the consolidated slab, nothing grows. */
 	for (int round = 0; round < 3; round++) {
-		for (unsigned i = 0; i < 100; i++) {
-			p[i] = tb_arena_reserve(a, 300);
-			fill(p[i], 300, i + 7);
-		}
-		for (unsigned i = 0; i < 100; i++)
-			assert_true(intact(p[i], 300, i + 7));
+		reserve_all(a, p, sz, 100, 7);
+		assert_all_intact(p, sz, 100, 7);
 		assert_int_equal(tb_arena_chunks(a), 1);
 		assert_int_equal(tb_arena_capacity(a), cap);
 		tb_arena_reset(a);
@@ -111,16 +118,11 @@ static void test_growth_small_buffers(void **state)
 	uint8_t *p[300];
 	size_t sz[300];
 
-	for (unsigned i = 0; i < 300; i++) {
-		sz[i] = 1 + (i * 7) % 40;
-		p[i] = tb_arena_reserve(a, sz[i]);
-		assert_non_null(p[i]);
-		assert_int_equal((uintptr_t)p[i] % 16, 0);
-		fill(p[i], sz[i], i);
-	}
-	assert_true(tb_arena_chunks(a) > 2);
 	for (unsigned i = 0; i < 300; i++)
-		assert_true(intact(p[i], sz[i], i));
+		sz[i] = 1 + (i * 7) % 40;
+	reserve_all(a, p, sz, 300, 0);
+	assert_true(tb_arena_chunks(a) > 2);
+	assert_all_intact(p, sz, 300, 0);
 	tb_arena_reset(a);
 	assert_int_equal(tb_arena_chunks(a), 1);
 	tb_arena_destroy(a);
@@ -155,7 +157,7 @@ static void test_oversize_and_limits(void **state)
 static void test_coalescer_growth(void **state)
 {
 	(void)state;
-	struct tu_h *h = tu_new(TB_CAP_TSO | TB_CAP_USO, NULL, 2048);
+	struct tu_h *h = tu_new(TU_CAPS, NULL, 2048);
 	struct tu_spec s = tu_tcp4(), u = tu_udp6();
 	size_t cap = 0;
 
@@ -163,8 +165,7 @@ static void test_coalescer_growth(void **state)
 		s.len = 1000;
 		u.len = 700;
 		for (int i = 0; i < 30; i++) {
-			tu_add(h, &s);
-			tu_next(&s);
+			tu_add_next(h, &s);
 			tu_add(h, &u);
 			u.id++;
 		}
