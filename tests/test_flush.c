@@ -27,6 +27,17 @@ static struct tu_spec udp(void)
 	return s;
 }
 
+/* The last batch's fallbacks (superpackets rewritten as their originals)
+ * and failed writes. */
+static void expect_failures(const struct tu_h *h, uint64_t fallbacks, uint64_t write_errors)
+{
+	struct tb_stats s;
+
+	tu_batch_stats(h, &s);
+	assert_int_equal(s.fallbacks, fallbacks);
+	assert_int_equal(s.write_errors, write_errors);
+}
+
 static void lane_order(void **st)
 {
 	(void)st;
@@ -52,7 +63,6 @@ static void error_does_not_stop_others(void **st)
 	(void)st;
 	struct tu_h *h = tu_new(TU_CAPS, NULL, 0);
 	struct tu_spec t = tcp(), u = udp(), i4 = tu_icmp4();
-	struct tb_stats s;
 
 	tu_add_next(h, &t); /* 0: alone, a plain write, which fails */
 	tu_add_next(h, &u); /* 1 */
@@ -61,9 +71,7 @@ static void error_does_not_stop_others(void **st)
 	tb_capture_fail(h->cap, 1, -EIO, 0);
 	assert_int_equal(tu_flush_flags(h, TU_ALLOW_LOSS), -EIO);
 	tu_expect(h, "[1 3] 2");
-	tu_batch_stats(h, &s);
-	assert_int_equal(s.write_errors, 1);
-	assert_int_equal(s.fallbacks, 0);
+	expect_failures(h, 0, 1);
 
 	/* The next burst is unaffected. */
 	tu_add_next(h, &t);
@@ -155,9 +163,8 @@ static void fallback(void **st)
 	tu_add(h, &i4); /* 6 */
 	tb_capture_fail(h->cap, 1, -EINVAL, 1);
 	tu_flush_expect(h, "0 2 4 [1 3 5] 6", NULL);
+	expect_failures(h, 1, 1);
 	tu_batch_stats(h, &s);
-	assert_int_equal(s.fallbacks, 1);
-	assert_int_equal(s.write_errors, 1);
 	assert_int_equal(s.superpackets, 1);
 
 	/* Both lanes rejected. */
@@ -167,8 +174,8 @@ static void fallback(void **st)
 	}
 	tb_capture_fail(h->cap, 2, -EINVAL, 1);
 	tu_flush_expect(h, "0 2 4 1 3 5", NULL);
+	expect_failures(h, 2, 2);
 	tu_batch_stats(h, &s);
-	assert_int_equal(s.fallbacks, 2);
 	assert_int_equal(s.superpackets, 0);
 
 	/* The superpacket and then an original fail: that one is lost, and
@@ -179,9 +186,7 @@ static void fallback(void **st)
 	tb_capture_fail(h->cap, 2, -EIO, 0);
 	assert_int_equal(tu_flush_flags(h, TU_ALLOW_LOSS), -EIO);
 	tu_expect(h, "1 2 3");
-	tu_batch_stats(h, &s);
-	assert_int_equal(s.fallbacks, 1);
-	assert_int_equal(s.write_errors, 2);
+	expect_failures(h, 1, 2);
 	tu_free(h);
 }
 
@@ -255,9 +260,7 @@ static void early_drain(void **st)
 	tu_add_next(h, &t);
 	tu_add_next(h, &t);
 	tu_flush_expect(h, "0 1 2 3 [4 5]", NULL);
-	tu_batch_stats(h, &s);
-	assert_int_equal(s.fallbacks, 1);
-	assert_int_equal(s.write_errors, 1);
+	expect_failures(h, 1, 1);
 
 	/* A packet lost while writing early: flush returns that error. */
 	for (int i = 0; i < 4; i++) {
@@ -270,8 +273,7 @@ static void early_drain(void **st)
 	assert_int_equal(tu_flush_flags(h, TU_ALLOW_LOSS), -EIO);
 	tu_expect(h, "1 2 3 [4 5]");
 	tu_expect_why(h, "full=4 flush=1");
-	tu_batch_stats(h, &s);
-	assert_int_equal(s.write_errors, 1);
+	expect_failures(h, 0, 1);
 	tu_free(h);
 }
 
