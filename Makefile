@@ -17,12 +17,13 @@ deps:
 	@scripts/deps.sh $(BUILD_DEPS)
 
 # Sanitized build, every test. Root-only tests skip (exit 77) elsewhere.
+# The fuzz corpora and valgrind run first, so that ctest's summary closes the output.
 test:
 	@scripts/deps.sh $(TEST_DEPS)
+	@$(MAKE) --no-print-directory fuzz-regress memcheck
 	cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DTB_SANITIZE=ON $(CMAKE_FLAGS)
 	cmake --build build-test -j$(JOBS)
 	cd build-test && ctest --output-on-failure --timeout 900
-	@$(MAKE) --no-print-directory fuzz-regress memcheck
 
 demo: all
 	@scripts/demo.sh build/tools/tunbatch
