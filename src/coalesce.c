@@ -146,7 +146,9 @@ static inline int extend_hot(struct tb_coalescer *c, const uint8_t *pkt, size_t 
 	if (!tbi_slot_open(l, s) || len <= s->hdr_len)
 		return 0;
 	seed = s->seed_data;
-	if (!tbi_hdr_same(seed, pkt, s->vary, s->hdr_len))
+	/* Ports first: a packet of another flow leaves after one load. */
+	if (memcmp(seed + s->ip_len, pkt + s->ip_len, 4) ||
+	    !tbi_hdr_same(seed, pkt, s->vary, s->hdr_len))
 		return 0;
 	tot = s->version == 4 ? tbi_get16(pkt + 2) : 40u + tbi_get16(pkt + 4);
 	if (tot > len || tot <= s->hdr_len)
