@@ -13,26 +13,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/if_tun.h>
-#include <net/if.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
-#include <sys/uio.h>
 #include <unistd.h>
-
-#ifndef TUN_F_USO4
-#define TUN_F_USO4 0x20
-#endif
-#ifndef TUN_F_USO6
-#define TUN_F_USO6 0x40
-#endif
 
 #define TUN_NAME   "tbb0"
 #define DUMMY_NAME "tbd0"
@@ -113,44 +102,6 @@ static int dummy_tx(uint64_t *bytes, uint64_t *pkts)
 	return found ? 0 : -1;
 }
 
-struct tunw {
-	struct tb_writer w;
-	int fd;
-	uint64_t errs;
-};
-
-static int tw_write(struct tb_writer *w, const void *pkt, size_t len)
-{
-	static const uint8_t plain[TB_VNET_HDR_LEN];
-	struct tunw *t = (struct tunw *)w;
-	struct iovec iov[2] = {{(void *)plain, sizeof(plain)}, {(void *)pkt, len}};
-
-	if (writev(t->fd, iov, 2) < 0) {
-		t->errs++;
-		return -errno;
-	}
-	return 0;
-}
-
-static int tw_write_gso(struct tb_writer *w, const struct tb_superpacket *sp)
-{
-	struct tunw *t = (struct tunw *)w;
-	uint8_t vh[TB_VNET_HDR_LEN];
-	struct iovec iov[2 + 128];
-
-	if (sp->n_payload > 128)
-		return -EMSGSIZE;
-	tb_vnet_encode(&sp->vnet, vh);
-	iov[0] = (struct iovec){vh, sizeof(vh)};
-	iov[1] = (struct iovec){(void *)sp->hdr, sp->vnet.hdr_len};
-	memcpy(iov + 2, sp->payload, sp->n_payload * sizeof(*iov));
-	if (writev(t->fd, iov, 2 + (int)sp->n_payload) < 0) {
-		t->errs++;
-		return -errno;
-	}
-	return 0;
-}
-
 /* The calling thread's CPU time: total, and user alone in *user. */
 static uint64_t thread_cpu_ns(uint64_t *user)
 {
@@ -173,12 +124,12 @@ static void pass(struct tb_coalescer *c, const struct trace *t)
 	}
 }
 
-static int run_mode(struct tunw *tw, const struct trace *t, unsigned flags, double secs,
+static int run_mode(struct tb_writer *w, const struct trace *t, unsigned flags, double secs,
 		    struct tun_mode *m)
 {
 	struct tb_coalescer_opts o = {.flags = flags};
 	struct tb_arena *a = tb_arena_create(0);
-	struct tb_coalescer *c = a ? tb_coalescer_create(&tw->w, a, &o) : NULL;
+	struct tb_coalescer *c = a ? tb_coalescer_create(w, a, &o) : NULL;
 	uint64_t cpu0, cpu1, usr0, usr1, t0, wall, passes = 0, b0 = 0, p0 = 0, b1 = 0, p1 = 0;
 	struct tb_stats st;
 
@@ -189,7 +140,6 @@ static int run_mode(struct tunw *tw, const struct trace *t, unsigned flags, doub
 	}
 	pass(c, t); /* warm-up: caches, routes, neighbour entries */
 	tb_coalescer_reset_stats(c);
-	tw->errs = 0;
 	dummy_tx(&b0, &p0);
 	cpu0 = thread_cpu_ns(&usr0);
 	t0 = now_ns();
@@ -208,7 +158,7 @@ static int run_mode(struct tunw *tw, const struct trace *t, unsigned flags, doub
 	/* Both sinks count the 14-byte Ethernet header the neighbour layer put on. */
 	m->fwd_ratio =
 		st.bytes_out ? (double)((b1 - b0) - 14 * (p1 - p0)) / (double)st.bytes_out : 0;
-	m->write_errors = tw->errs;
+	m->write_errors = st.write_errors;
 	tb_coalescer_destroy(c);
 	tb_arena_destroy(a);
 	return 0;
@@ -252,9 +202,11 @@ static void add_routes(const struct trace *t)
 void tun_run(const struct trace *t, double secs, struct tun_result *r)
 {
 	static int handlers;
-	struct ifreq ifr;
-	struct tunw tw = {{tw_write, tw_write_gso, TB_CAP_TSO | TB_CAP_USO}, -1, 0};
-	unsigned off = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_USO4 | TUN_F_USO6;
+	/* The library's own device and writer: what a tunnel would use. */
+	struct tb_tun_opts topts = {.name = TUN_NAME};
+	struct tb_tun *tun = NULL;
+	struct tb_writer *w;
+	int err = 0;
 	int orig = -1, nsfd = -1;
 
 	memset(r, 0, sizeof(*r));
@@ -286,22 +238,14 @@ void tun_run(const struct trace *t, double secs, struct tun_result *r)
 		snprintf(r->why, sizeof(r->why), "skipped: cannot enter the namespace");
 		goto out;
 	}
-	tw.fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), TUN_NAME);
-	ifr.ifr_flags = IFF_TUN | IFF_NO_PI | IFF_VNET_HDR;
-	if (tw.fd < 0 || ioctl(tw.fd, TUNSETIFF, &ifr)) {
-		snprintf(r->why, sizeof(r->why), "skipped: TUNSETIFF failed (%s)", strerror(errno));
+	tun = tb_tun_open(&topts, &err);
+	if (!tun || !tb_tun_vnet(tun)) {
+		snprintf(r->why, sizeof(r->why), "skipped: no TUN with virtio headers (%s)",
+			 strerror(tun ? EOPNOTSUPP : -err));
 		goto out;
 	}
-	if (ioctl(tw.fd, TUNSETOFFLOAD, off)) {
-		/* A kernel before 6.2 has no USO: the UDP lane goes off. */
-		tw.w.caps = TB_CAP_TSO;
-		if (ioctl(tw.fd, TUNSETOFFLOAD, off & ~(TUN_F_USO4 | TUN_F_USO6))) {
-			snprintf(r->why, sizeof(r->why), "skipped: TUNSETOFFLOAD failed");
-			goto out;
-		}
-	}
+	/* A kernel before 6.2 has no USO: the UDP lane goes off by itself. */
+	w = tb_tun_writer(tun, 0);
 	/* The sink: a dummy, or where the kernel has none an ifb, which drops
 	 * whatever it is sent that tc did not redirect to it. Both take
 	 * superpackets whole and have no queue. */
@@ -320,15 +264,14 @@ void tun_run(const struct trace *t, double secs, struct tun_result *r)
 	put_sysctl("/proc/sys/net/ipv4/conf/all/rp_filter", "0");
 	put_sysctl("/proc/sys/net/ipv4/conf/" TUN_NAME "/rp_filter", "0");
 	add_routes(t);
-	if (run_mode(&tw, t, 0, secs, &r->on) ||
-	    run_mode(&tw, t, TB_COALESCE_NO_TCP | TB_COALESCE_NO_UDP, secs, &r->off)) {
+	if (run_mode(w, t, 0, secs, &r->on) ||
+	    run_mode(w, t, TB_COALESCE_NO_TCP | TB_COALESCE_NO_UDP, secs, &r->off)) {
 		snprintf(r->why, sizeof(r->why), "skipped: out of memory");
 		goto out;
 	}
 	r->ran = 1;
 out:
-	if (tw.fd >= 0)
-		close(tw.fd);
+	tb_tun_close(tun);
 	if (orig >= 0) {
 		if (setns(orig, CLONE_NEWNET))
 			fprintf(stderr, "tb_bench: cannot return to the original namespace\n");
