@@ -225,6 +225,20 @@ static int setup_vnet(struct tb_tun *t, int fd, unsigned want)
 	return 0;
 }
 
+/* Where open and attach end: writers for a device set up without error (e
+ * == 0), else everything taken back. */
+static struct tb_tun *finish(struct tb_tun *t, int e, int *err)
+{
+	if (!e)
+		e = make_writers(t);
+	set_err(err, e);
+	if (e) {
+		tb_tun_close(t);
+		return NULL;
+	}
+	return t;
+}
+
 struct tb_tun *tb_tun_open(const struct tb_tun_opts *opts, int *err)
 {
 	struct tb_tun_opts o = opts ? *opts : (struct tb_tun_opts){0};
@@ -254,25 +268,19 @@ struct tb_tun *tb_tun_open(const struct tb_tun_opts *opts, int *err)
 	if (e == -EINVAL)
 		e = open_queue(t, o.name, flags, &t->fds[0]);
 	if (e)
-		goto fail;
+		goto done;
 	if (t->vnet)
 		flags |= IFF_VNET_HDR;
 	/* Every further queue attaches by the name the first one got. */
 	for (unsigned i = 1; i < nq; i++) {
 		e = open_queue(t, t->name, flags, &t->fds[i]);
 		if (e)
-			goto fail;
+			goto done;
 	}
 	if (t->vnet && (e = setup_vnet(t, t->fds[0], want)))
-		goto fail;
-	if ((e = make_writers(t)))
-		goto fail;
-	set_err(err, 0);
-	return t;
-fail:
-	tb_tun_close(t);
-	set_err(err, e);
-	return NULL;
+		goto done;
+done:
+	return finish(t, e, err);
 }
 
 struct tb_tun *tb_tun_attach(int fd, const struct tb_tun_opts *opts, int *err)
@@ -295,27 +303,21 @@ struct tb_tun *tb_tun_attach(int fd, const struct tb_tun_opts *opts, int *err)
 	t->attached = 1;
 	t->fds[0] = fd;
 	if ((e = set_nonblock(fd)))
-		goto fail;
+		goto done;
 	memset(&ifr, 0, sizeof(ifr));
 	if (ioctl(fd, TUNGETIFF, &ifr) == 0) {
 		memcpy(t->name, ifr.ifr_name, IFNAMSIZ);
 		t->name[IFNAMSIZ - 1] = 0;
 		t->vnet = !!(ifr.ifr_flags & IFF_VNET_HDR);
 		if (t->vnet && (e = setup_vnet(t, fd, want)))
-			goto fail;
+			goto done;
 	} else {
 		t->vnet = !o.no_vnet_hdr;
 		t->offloads = t->vnet ? sane_offloads(want) : 0;
 		t->caps = caps_of(t->offloads);
 	}
-	if ((e = make_writers(t)))
-		goto fail;
-	set_err(err, 0);
-	return t;
-fail:
-	tb_tun_close(t);
-	set_err(err, e);
-	return NULL;
+done:
+	return finish(t, e, err);
 }
 
 void tb_tun_close(struct tb_tun *t)
