@@ -183,8 +183,8 @@ const char *rc_geometry(const struct tb_vnet_hdr *v, const uint8_t *sp, size_t l
 		return "superpacket without NEEDS_CSUM";
 	if (len > 65535)
 		return "superpacket over 65535 bytes";
-	if (len < 40)
-		return "superpacket shorter than its headers";
+	if (len < 1)
+		return "empty superpacket";
 	version = sp[0] >> 4;
 	proto = v->gso_type == TB_GSO_UDP_L4 ? 17 : 6;
 	if ((v->gso_type == TB_GSO_TCPV4 && version != 4) ||
@@ -192,6 +192,8 @@ const char *rc_geometry(const struct tb_vnet_hdr *v, const uint8_t *sp, size_t l
 		return "gso_type and IP version disagree";
 	if (version == 4) {
 		ip_len = 20;
+		if (len < 20)
+			return "superpacket shorter than its IPv4 header";
 		if (sp[0] != 0x45)
 			return "IPv4 superpacket with options";
 		if (get16(sp + 2) != len)
@@ -204,6 +206,8 @@ const char *rc_geometry(const struct tb_vnet_hdr *v, const uint8_t *sp, size_t l
 			return "IPv4 header checksum wrong";
 	} else {
 		ip_len = 40;
+		if (len < 40)
+			return "superpacket shorter than its IPv6 header";
 		if (get16(sp + 4) != len - 40)
 			return "IPv6 payload length is not the superpacket's";
 		if (sp[6] != proto)
@@ -216,6 +220,8 @@ const char *rc_geometry(const struct tb_vnet_hdr *v, const uint8_t *sp, size_t l
 		unsigned f = l4[13];
 		if (v->csum_offset != 16)
 			return "TCP csum_offset is not 16";
+		if (len < ip_len + 20u)
+			return "superpacket shorter than its TCP header";
 		l4_len = (l4[12] >> 4) * 4u;
 		if (l4_len < 20 || ip_len + l4_len > len)
 			return "TCP data offset out of range";
@@ -224,6 +230,8 @@ const char *rc_geometry(const struct tb_vnet_hdr *v, const uint8_t *sp, size_t l
 	} else {
 		if (v->csum_offset != 6)
 			return "UDP csum_offset is not 6";
+		if (len < ip_len + 8u)
+			return "superpacket shorter than its UDP header";
 		l4_len = 8;
 		if (get16(l4 + 4) != len - ip_len)
 			return "UDP length is not the superpacket's";
