@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #ifdef __cplusplus
@@ -215,6 +216,7 @@ struct tb_stats {
 	uint64_t pure_acks;		   /* pure TCP ACKs, sent verbatim */
 	uint64_t write_errors;		   /* writer calls that failed */
 	uint64_t fallbacks;		   /* superpackets rewritten as their originals */
+	uint64_t displaced;		   /* TB_COALESCE_ORDER: committed below an earlier key */
 	uint64_t why[TB_WHY_COUNT];
 };
 
@@ -222,12 +224,14 @@ enum {
 	TB_COALESCE_NO_TCP = 1u << 0,	   /* TCP goes to passthrough */
 	TB_COALESCE_NO_UDP = 1u << 1,	   /* UDP goes to passthrough */
 	TB_COALESCE_VERIFY_CSUM = 1u << 2, /* verify checksums before merging */
+	TB_COALESCE_ORDER = 1u << 3,	   /* the lanes see each burst in key order */
 };
 
 struct tb_coalescer_opts {
 	unsigned flags;	   /* TB_COALESCE_* */
-	unsigned max_pkts; /* packets a lane holds before it is written early;
-			      0 means 1024 */
+	unsigned max_pkts; /* packets a lane holds before it is written early,
+			      and with TB_COALESCE_ORDER packets held for sorting
+			      before the lanes see them; 0 means 1024 */
 };
 
 struct tb_coalescer;
@@ -250,6 +254,24 @@ void *tb_coalescer_reserve(struct tb_coalescer *c, size_t size);
  * modified. Returns 0, or -EINVAL for a NULL packet.
  */
 int tb_coalescer_commit(struct tb_coalescer *c, const void *pkt, size_t len);
+
+/*
+ * Order: a tunnel's datagrams can arrive out of the order their sender
+ * numbered them in (several paths, several decrypting threads), and every
+ * TCP segment that arrives out of order ends its chain. With
+ * TB_COALESCE_ORDER each packet comes with its sender's key, (epoch,
+ * counter) compared as a pair: the epoch orders the sender's sessions, the
+ * counter its datagrams within one. The coalescer holds the packets of a
+ * burst and, at flush (or when max_pkts are held), hands them to the lanes
+ * sorted by key; equal keys keep their arrival order. An in-order burst is
+ * not sorted at all, and a burst with a few displaced packets costs little
+ * more. Without TB_COALESCE_ORDER the key is ignored and this is
+ * tb_coalescer_commit. Returns 0, or -EINVAL for a NULL packet.
+ * tb_coalescer_commit on an ordering coalescer returns -EINVAL: a packet
+ * without a key has no place in the order.
+ */
+int tb_coalescer_commit_key(struct tb_coalescer *c, const void *pkt, size_t len, uint64_t epoch,
+			    uint64_t counter);
 
 /*
  * Writes everything: the TCP lane, then UDP, then passthrough. Every lane is
@@ -492,6 +514,148 @@ void tb_tun_reader_destroy(struct tb_tun_reader *r);
 int tb_tun_read(struct tb_tun_reader *r, int timeout_ms, const struct tb_tun_pkt **pkts);
 
 void tb_tun_reader_stats(const struct tb_tun_reader *r, struct tb_tun_reader_stats *out);
+
+/* ------------------------------------------------------------------------ */
+/* The carrier: batched UDP between tunnel peers (Linux only)               */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A non-blocking UDP socket, IPv4 or IPv6, that receives with recvmmsg and
+ * UDP_GRO (Linux 5.0+) and sends with sendmmsg and UDP_SEGMENT (Linux
+ * 4.18+). Both offloads are asked for, never assumed: a kernel that refuses
+ * one leaves it off. One eventfd wakes a blocked receive or send for
+ * shutdown.
+ */
+
+/* tb_carrier_opts.flags */
+enum {
+	TB_CARRIER_NO_GSO = 1u << 0,	/* send every datagram on its own */
+	TB_CARRIER_NO_GRO = 1u << 1,	/* do not ask for UDP_GRO */
+	TB_CARRIER_REUSEPORT = 1u << 2, /* SO_REUSEPORT: one socket per TUN queue */
+};
+
+/* tb_carrier_offloads() */
+enum {
+	TB_CARRIER_GSO = 1u << 0, /* UDP_SEGMENT in use */
+	TB_CARRIER_GRO = 1u << 1, /* UDP_GRO in use */
+};
+
+struct tb_carrier_opts {
+	const struct sockaddr *bind; /* local address and port (port 0: any); required */
+	socklen_t bind_len;
+	unsigned flags;	     /* TB_CARRIER_* */
+	int rcvbuf;	     /* SO_RCVBUF(FORCE) bytes; 0 leaves the system's */
+	int sndbuf;	     /* SO_SNDBUF(FORCE) bytes; 0 leaves the system's */
+	unsigned recv_slots; /* receive slots (one datagram or one GRO buffer each); 0: 64 */
+	size_t slot_size;    /* bytes per receive slot; 0: 65536 */
+	unsigned send_max;   /* datagrams held for one flush; 0: 1024 */
+	size_t send_size;    /* bytes of send buffers held for one flush; 0: 4 MiB */
+};
+
+struct tb_carrier;
+
+/*
+ * Opens and binds the socket. NULL on failure, with a negative errno in
+ * *err (err may be NULL): -EINVAL for bad options, -EADDRINUSE, ...
+ */
+struct tb_carrier *tb_carrier_open(const struct tb_carrier_opts *opts, int *err);
+void tb_carrier_close(struct tb_carrier *c);
+
+int tb_carrier_fd(const struct tb_carrier *c);
+/* The bound address (with the port the kernel chose). 0 or a negative errno. */
+int tb_carrier_local(const struct tb_carrier *c, struct sockaddr_storage *addr, socklen_t *len);
+unsigned tb_carrier_offloads(const struct tb_carrier *c); /* TB_CARRIER_GSO | TB_CARRIER_GRO */
+
+/*
+ * Wakes every receive and send blocked on this carrier, now and later:
+ * they return -ESHUTDOWN. Safe from any thread or a signal handler.
+ */
+void tb_carrier_wake(struct tb_carrier *c);
+
+/* One received datagram: a view into the carrier's receive slots. */
+struct tb_dgram {
+	uint8_t *data;
+	size_t len;
+	const struct sockaddr *from; /* the sender's address */
+	socklen_t from_len;
+};
+
+/*
+ * Waits up to timeout_ms (-1: no limit, 0: not at all) for datagrams, then
+ * takes what is queued with one recvmmsg. A slot that UDP_GRO filled with
+ * many datagrams of one sender is split into one view per datagram, without
+ * copying. A datagram larger than its slot (MSG_TRUNC) is counted and
+ * dropped, never delivered cut. *dgrams points to the views in arrival
+ * order. Returns how many (0 on timeout), -ESHUTDOWN once woken, or another
+ * negative errno.
+ *
+ * The contract that makes a receive path copy-free: the views and the bytes
+ * they point to stay valid, and the carrier leaves them unchanged, until the
+ * next tb_carrier_recv on this carrier. The caller may decrypt each datagram
+ * in place and commit the plaintext straight to a coalescer, as long as it
+ * flushes the coalescer before it receives again. No arena buffer is needed
+ * on this path.
+ */
+int tb_carrier_recv(struct tb_carrier *c, int timeout_ms, struct tb_dgram **dgrams);
+
+/*
+ * Send: reserve a buffer, write (encrypt) the datagram into it, commit it
+ * with its destination, and flush after the burst. size is at most 65507.
+ * A buffer is valid until the next reserve or flush; commit it before
+ * reserving another. When the carrier holds send_max datagrams or
+ * send_size bytes, reserve sends what is held first. NULL with errno set
+ * (EINVAL for a size over 65507, or a send error).
+ */
+void *tb_carrier_reserve(struct tb_carrier *c, size_t size);
+
+/*
+ * Queues len bytes at buf (the buffer reserve returned, or any memory valid
+ * until the next flush) for to. Returns 0 or -EINVAL (len over 65507, a bad
+ * address).
+ */
+int tb_carrier_commit(struct tb_carrier *c, const void *buf, size_t len, const struct sockaddr *to,
+		      socklen_t to_len);
+
+/*
+ * Sends everything committed, in commit order. Runs of datagrams to the
+ * same destination and of the same size (the last of a run may be shorter)
+ * leave as one UDP_SEGMENT message (at most 64 segments, 128 where the
+ * kernel takes them, and 65507 bytes), up to 1024 messages per sendmmsg; a
+ * partial send resumes where it stopped. A full socket buffer (EAGAIN) is
+ * waited out with poll. When the kernel refuses segmentation (EIO: a route
+ * through a device without checksum offload) UDP_SEGMENT is turned off for
+ * this carrier and the refused datagrams are sent on their own: none is
+ * lost. A datagram the kernel refuses for another reason is counted under
+ * its errno and dropped. Returns 0, -ESHUTDOWN once woken, or the first
+ * negative errno a datagram was dropped for.
+ */
+int tb_carrier_flush(struct tb_carrier *c);
+
+#define TB_CARRIER_ERRNOS 8
+
+struct tb_carrier_stats {
+	uint64_t polls;		/* blocking waits, both ways */
+	uint64_t recv_calls;	/* recvmmsg calls */
+	uint64_t rx_dgrams;	/* datagrams delivered */
+	uint64_t rx_bytes;	/* bytes delivered */
+	uint64_t gro_bufs;	/* slots that held more than one datagram */
+	uint64_t gro_dgrams;	/* datagrams in those slots */
+	uint64_t truncated;	/* datagrams larger than their slot: dropped */
+	uint64_t send_calls;	/* sendmmsg and sendmsg calls */
+	uint64_t tx_dgrams;	/* datagrams the kernel took */
+	uint64_t tx_bytes;	/* bytes the kernel took */
+	uint64_t gso_msgs;	/* UDP_SEGMENT messages the kernel took */
+	uint64_t gso_segs;	/* datagrams in those messages */
+	uint64_t gso_fallbacks; /* UDP_SEGMENT refused (EIO) and turned off */
+	uint64_t tx_dropped;	/* datagrams refused by the kernel */
+	uint64_t errors;	/* failed calls other than EAGAIN and EINTR */
+	struct {
+		int err;	       /* a positive errno; 0 for an unused entry */
+		uint64_t count;	       /* failed calls with it */
+	} by_errno[TB_CARRIER_ERRNOS]; /* the first errnos seen; the rest only in errors */
+};
+
+void tb_carrier_stats(const struct tb_carrier *c, struct tb_carrier_stats *out);
 
 #ifdef __cplusplus
 }
