@@ -7,6 +7,26 @@
 
 #define DEFAULT_MAX_PKTS 1024
 
+/* A packet held for ordering (TB_COALESCE_ORDER) until the lanes see it. */
+struct tbi_held {
+	const uint8_t *pkt;
+	uint64_t epoch, counter;
+	uint32_t len;
+};
+
+/*
+ * The held packets of a burst, split as they arrive: those whose key is at
+ * least every key before them form a sorted run (held); the displaced rest
+ * (side) are sorted alone at release and merged into the run. An in-order
+ * burst leaves side empty and is never sorted; a few displaced packets cost
+ * a sort of those few.
+ */
+struct tbi_order {
+	struct tbi_held *held, *side, *scratch;
+	uint32_t nheld, nside, cap;
+	uint64_t top_epoch, top_counter; /* the largest key held */
+};
+
 struct tb_coalescer {
 	struct tb_writer *w;
 	struct tb_arena *arena;
@@ -15,6 +35,7 @@ struct tb_coalescer {
 	int pending;	      /* first error of a lane written early, for flush */
 	struct tbi_lane *hot; /* lane of the last TCP/UDP packet: its chain is tried first */
 	struct tb_stats st;
+	struct tbi_order order;
 	struct tbi_lane lane[TB_LANE_COUNT];
 };
 
@@ -73,6 +94,17 @@ struct tb_coalescer *tb_coalescer_create(struct tb_writer *w, struct tb_arena *a
 		c->lanes |= 1u << TB_LANE_TCP;
 	if (!(flags & TB_COALESCE_NO_UDP) && (w->caps & TB_CAP_USO) && w->write_gso)
 		c->lanes |= 1u << TB_LANE_UDP;
+	if (flags & TB_COALESCE_ORDER) {
+		c->order.cap = cap;
+		c->order.held = calloc(cap, sizeof(struct tbi_held));
+		c->order.side = calloc(cap, sizeof(struct tbi_held));
+		c->order.scratch = calloc(cap, sizeof(struct tbi_held));
+		if (!c->order.held || !c->order.side || !c->order.scratch) {
+			tb_coalescer_destroy(c);
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
 	for (int i = 0; i < TB_LANE_COUNT; i++) {
 		if (tbi_lane_init(&c->lane[i], (enum tb_lane)i, cap)) {
 			tb_coalescer_destroy(c);
@@ -89,6 +121,9 @@ void tb_coalescer_destroy(struct tb_coalescer *c)
 		return;
 	for (int i = 0; i < TB_LANE_COUNT; i++)
 		tbi_lane_free(&c->lane[i]);
+	free(c->order.held);
+	free(c->order.side);
+	free(c->order.scratch);
 	free(c);
 }
 
@@ -218,18 +253,145 @@ static TBI_NOINLINE int commit_slow(struct tb_coalescer *c, const uint8_t *pkt, 
 	return 0;
 }
 
+static inline void dispatch(struct tb_coalescer *c, const uint8_t *pkt, size_t len)
+{
+	if (!(c->flags & TB_COALESCE_VERIFY_CSUM) && extend_hot(c, pkt, len))
+		return;
+	commit_slow(c, pkt, len);
+}
+
 int tb_coalescer_commit(struct tb_coalescer *c, const void *pkt, size_t len)
 {
+	if (!c || !pkt || len > UINT32_MAX || (c->flags & TB_COALESCE_ORDER))
+		return -EINVAL;
+	dispatch(c, pkt, len);
+	return 0;
+}
+
+static inline int key_less(const struct tbi_held *a, const struct tbi_held *b)
+{
+	return a->epoch < b->epoch || (a->epoch == b->epoch && a->counter < b->counter);
+}
+
+/* Stable merge sort of n entries, scratch as large. */
+static void merge_sort(struct tbi_held *a, struct tbi_held *scratch, uint32_t n)
+{
+	struct tbi_held *src = a, *dst = scratch, *t;
+
+	for (uint32_t w = 1; w < n; w *= 2) {
+		for (uint32_t lo = 0; lo < n; lo += 2 * w) {
+			uint32_t mid = lo + w < n ? lo + w : n,
+				 hi = lo + 2 * w < n ? lo + 2 * w : n;
+			uint32_t i = lo, j = mid, k = lo;
+
+			while (i < mid && j < hi)
+				dst[k++] = key_less(&src[j], &src[i]) ? src[j++] : src[i++];
+			while (i < mid)
+				dst[k++] = src[i++];
+			while (j < hi)
+				dst[k++] = src[j++];
+		}
+		t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != a)
+		memcpy(a, src, n * sizeof(*a));
+}
+
+/*
+ * Stable sort of the displaced packets: insertion sort, which is linear
+ * when they are nearly in order among themselves (one packet that came too
+ * early displaces a sorted run), handing over to merge sort once it has
+ * moved more than a few entries per packet.
+ */
+static void sort_side(struct tbi_order *o)
+{
+	struct tbi_held *a = o->side;
+	uint32_t moves = 0, budget = 8 * o->nside;
+
+	for (uint32_t i = 1; i < o->nside; i++) {
+		struct tbi_held x = a[i];
+		uint32_t j = i;
+
+		while (j > 0 && key_less(&x, &a[j - 1])) {
+			a[j] = a[j - 1];
+			j--;
+			if (++moves > budget) {
+				a[j] = x;
+				merge_sort(a, o->scratch, o->nside);
+				return;
+			}
+		}
+		a[j] = x;
+	}
+}
+
+/* Hands the held packets to the lanes in key order. */
+static void release(struct tb_coalescer *c)
+{
+	struct tbi_order *o = &c->order;
+	const struct tbi_held *h = o->held, *s = o->side;
+	const struct tbi_held *hend = h + o->nheld, *send = s + o->nside;
+
+	if (o->nside) {
+		sort_side(o);
+		/* On equal keys the run's packet arrived first: it goes first. */
+		while (h < hend && s < send) {
+			if (key_less(s, h)) {
+				dispatch(c, s->pkt, s->len);
+				s++;
+			} else {
+				dispatch(c, h->pkt, h->len);
+				h++;
+			}
+		}
+		for (; s < send; s++)
+			dispatch(c, s->pkt, s->len);
+	}
+	for (; h < hend; h++)
+		dispatch(c, h->pkt, h->len);
+	o->nheld = o->nside = 0;
+	o->top_epoch = o->top_counter = 0;
+}
+
+int tb_coalescer_commit_key(struct tb_coalescer *c, const void *pkt, size_t len, uint64_t epoch,
+			    uint64_t counter)
+{
+	struct tbi_order *o;
+	struct tbi_held *e;
+
 	if (!c || !pkt || len > UINT32_MAX)
 		return -EINVAL;
-	if (!(c->flags & TB_COALESCE_VERIFY_CSUM) && extend_hot(c, pkt, len))
+	if (!(c->flags & TB_COALESCE_ORDER)) {
+		dispatch(c, pkt, len);
 		return 0;
-	return commit_slow(c, pkt, len);
+	}
+	o = &c->order;
+	if (o->nheld + o->nside == o->cap)
+		release(c);
+	if (epoch > o->top_epoch || (epoch == o->top_epoch && counter >= o->top_counter)) {
+		e = &o->held[o->nheld++];
+		o->top_epoch = epoch;
+		o->top_counter = counter;
+	} else {
+		e = &o->side[o->nside++];
+		c->st.displaced++;
+	}
+	e->pkt = pkt;
+	e->len = (uint32_t)len;
+	e->epoch = epoch;
+	e->counter = counter;
+	return 0;
 }
 
 int tb_coalescer_flush(struct tb_coalescer *c)
 {
-	struct tbi_ctx ctx = {c->w, &c->st, c->pending};
+	struct tbi_ctx ctx;
+
+	if (c->order.nheld)
+		release(c);
+	ctx = (struct tbi_ctx){c->w, &c->st, c->pending};
 
 	for (int i = 0; i < TB_LANE_COUNT; i++)
 		tbi_lane_emit(&c->lane[i], &ctx, TB_WHY_FLUSH);
