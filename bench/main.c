@@ -40,6 +40,7 @@ struct opts {
 struct sink {
 	struct tb_writer w;
 	uint64_t acc;
+	uint64_t writes;
 };
 
 static int sink_write(struct tb_writer *w, const void *pkt, size_t len)
@@ -47,6 +48,7 @@ static int sink_write(struct tb_writer *w, const void *pkt, size_t len)
 	struct sink *s = (struct sink *)w;
 
 	s->acc += len;
+	s->writes++;
 	return 0;
 }
 
@@ -54,6 +56,7 @@ static int sink_write_gso(struct tb_writer *w, const struct tb_superpacket *sp)
 {
 	struct sink *s = (struct sink *)w;
 
+	s->writes++;
 	for (unsigned i = 0; i < sp->n_payload; i++)
 		s->acc += sp->payload[i].iov_len;
 	return 0;
@@ -66,6 +69,9 @@ struct coal {
 	struct tb_coalescer *c;
 	int copy;
 	uint64_t fails;
+	/* Keyed commits: packet perm[j] (identity when NULL) with counter perm[j]. */
+	int keyed;
+	const uint32_t *perm;
 };
 
 static int coal_open(struct coal *k, const struct trace *t, unsigned flags, int copy)
@@ -89,10 +95,40 @@ static void coal_close(struct coal *k)
 	tb_arena_destroy(k->arena);
 }
 
+/*
+ * One pass with tb_coalescer_commit_key, keyed by the sender's order, in
+ * arrival order perm (NULL: in order). No copy: the ordering's own cost.
+ */
+static uint64_t coal_keyed_pass(struct coal *k)
+{
+	const struct bench_pkt *p = k->t->pkts;
+	const uint32_t *perm = k->perm;
+	uint32_t n = k->t->n;
+	uint64_t t0 = now_ns();
+
+	for (uint32_t i = 0; i < n; i += BENCH_BATCH) {
+		uint32_t end = n - i < BENCH_BATCH ? n : i + BENCH_BATCH;
+		if (perm) {
+			for (uint32_t j = i; j < end; j++)
+				tb_coalescer_commit_key(k->c, p[perm[j]].data, p[perm[j]].len, 1,
+							perm[j]);
+		} else {
+			for (uint32_t j = i; j < end; j++)
+				tb_coalescer_commit_key(k->c, p[j].data, p[j].len, 1, j);
+		}
+		if (tb_coalescer_flush(k->c))
+			k->fails++;
+	}
+	return now_ns() - t0;
+}
+
 /* One pass over the trace in batches: reserve, commit, flush. */
 static uint64_t coal_pass(void *arg)
 {
 	struct coal *k = arg;
+
+	if (k->keyed)
+		return coal_keyed_pass(k);
 	const struct bench_pkt *p = k->t->pkts;
 	uint32_t n = k->t->n;
 	uint64_t t0 = now_ns();
@@ -333,6 +369,12 @@ struct result {
 	int gro_ran;
 	/* run-by-run ratios: coalescer/floor, verify/plain, rte_gro's faster/coalescer */
 	struct sample x_floor, x_verify, x_gro;
+	/* Ordering: keyed commits, unordered vs TB_COALESCE_ORDER in order and displaced */
+	int ord_ran;
+	struct sample ord_plain, ord_in, ord_disp, x_ord_in, x_ord_disp;
+	uint64_t ord_displaced;				    /* packets displaced per pass */
+	uint64_t ord_wr_in, ord_wr_disp, ord_wr_unord_disp; /* writes per pass */
+	uint64_t ord_allocs;
 };
 
 static int has_pcaps(const char *dir)
@@ -407,6 +449,89 @@ static const struct result *find(const struct result *r, int n, const char *name
 	return NULL;
 }
 
+/* ---- ordering ------------------------------------------------------------ */
+
+/*
+ * Swaps one adjacent pair in every 50 packets: 2% of them arrive displaced.
+ * A pair never straddles two bursts: order is restored within a burst.
+ */
+static uint32_t *displace(uint32_t n)
+{
+	uint32_t *perm = malloc((n ? n : 1) * sizeof(*perm));
+
+	if (!perm)
+		return NULL;
+	for (uint32_t i = 0; i < n; i++)
+		perm[i] = i;
+	for (uint32_t i = 25; i + 1 < n; i += 50) {
+		if ((i + 1) % BENCH_BATCH == 0)
+			i++;
+		if (i + 1 >= n)
+			break;
+		perm[i] = i + 1;
+		perm[i + 1] = i;
+	}
+	return perm;
+}
+
+static uint64_t writes_of_pass(struct coal *k)
+{
+	uint64_t w0 = k->sink.writes;
+
+	coal_pass(k);
+	return k->sink.writes - w0;
+}
+
+/*
+ * The ordering option's cost: keyed commits into an unordered coalescer
+ * (the key ignored: today's commit), into an ordering one in order, and into
+ * an ordering one with 2% of packets displaced, interleaved run by run.
+ */
+static int order_run(const struct opts *o, struct result *r)
+{
+	struct coal plain, in, disp, unord;
+	uint32_t *perm = displace(r->t.n);
+	struct timer tp = {coal_pass, &plain, r->t.n, o->aux_secs, 0, {0}, 0};
+	struct timer ti = {coal_pass, &in, r->t.n, o->aux_secs, 0, {0}, 0};
+	struct timer td = {coal_pass, &disp, r->t.n, o->aux_secs, 0, {0}, 0};
+
+	if (!perm || coal_open(&plain, &r->t, 0, 0) ||
+	    coal_open(&in, &r->t, TB_COALESCE_ORDER, 0) ||
+	    coal_open(&disp, &r->t, TB_COALESCE_ORDER, 0) || coal_open(&unord, &r->t, 0, 0)) {
+		free(perm);
+		return -ENOMEM;
+	}
+	plain.keyed = in.keyed = disp.keyed = unord.keyed = 1;
+	disp.perm = unord.perm = perm;
+	for (int run = 0; run < o->runs; run++) {
+		timer_run(&tp);
+		timer_run(&ti);
+		timer_run(&td);
+	}
+	timer_sample(&r->ord_plain, &tp);
+	timer_sample(&r->ord_in, &ti);
+	timer_sample(&r->ord_disp, &td);
+	sample_ratio(&r->x_ord_in, &ti, &tp);
+	sample_ratio(&r->x_ord_disp, &td, &tp);
+	r->ord_allocs = tp.allocs + ti.allocs + td.allocs;
+	{
+		struct tb_stats st0, st1;
+		tb_coalescer_stats(disp.c, &st0);
+		r->ord_wr_disp = writes_of_pass(&disp);
+		tb_coalescer_stats(disp.c, &st1);
+		r->ord_displaced = st1.displaced - st0.displaced;
+	}
+	r->ord_wr_in = writes_of_pass(&in);
+	r->ord_wr_unord_disp = writes_of_pass(&unord);
+	r->ord_ran = 1;
+	coal_close(&plain);
+	coal_close(&in);
+	coal_close(&disp);
+	coal_close(&unord);
+	free(perm);
+	return 0;
+}
+
 /* ---- output -------------------------------------------------------------- */
 
 struct run {
@@ -431,7 +556,8 @@ static uint64_t total_allocs(const struct run *R)
 	uint64_t a = 0;
 
 	for (int i = 0; i < R->n; i++)
-		a += R->res[i].co_allocs + R->res[i].fl_allocs + R->res[i].ver_allocs;
+		a += R->res[i].co_allocs + R->res[i].fl_allocs + R->res[i].ver_allocs +
+		     R->res[i].ord_allocs;
 	for (int i = 0; i < R->nseg; i++)
 		a += R->seg[i].allocs;
 	for (int i = 0; i < R->ncs; i++)
@@ -565,6 +691,23 @@ static void print_table(const struct run *R)
 				       "superpacket either)\n",
 				       r->t.name);
 		}
+	}
+
+	printf("\n1b. Ordering (TB_COALESCE_ORDER): tb_coalescer_commit_key, no copy\n");
+	printf("   plain = unordered coalescer (key ignored); in-order and 2%% displaced (one\n"
+	       "   adjacent pair swapped in every 50 packets) with the option; x = over plain,\n"
+	       "   run by run; wr/pkt: displaced with the option / displaced without it\n\n");
+	printf("%-16s %7s %7s %7s %7s %7s %6s %8s %8s %6s\n", "trace", "plain", "in-ord", "x",
+	       "displ", "x", "displ#", "wr ord", "wr unord", "same");
+	for (int i = 0; i < R->n; i++) {
+		const struct result *r = &R->res[i];
+		if (!r->ord_ran)
+			continue;
+		printf("%-16s %7.2f %7.2f %7.3f %7.2f %7.3f %6llu %8.4f %8.4f %6s\n", r->t.name,
+		       r->ord_plain.med, r->ord_in.med, r->x_ord_in.med, r->ord_disp.med,
+		       r->x_ord_disp.med, (unsigned long long)r->ord_displaced,
+		       (double)r->ord_wr_disp / r->t.n, (double)r->ord_wr_unord_disp / r->t.n,
+		       r->ord_wr_disp == r->ord_wr_in ? "yes" : "NO");
 	}
 
 	printf("\n3. Segmentation: superpackets of 45 segments (tb_segment: callback reads "
@@ -714,6 +857,25 @@ static void print_json(const struct run *R)
 		       (unsigned long long)r->ver_allocs, r->ver_ck.wpp, jb(r->ver_ck.bytes_ok));
 		jsample("over_plain", &r->x_verify);
 		printf("},\n");
+		if (r->ord_ran) {
+			printf("   \"ordering\": {");
+			jsample("plain_ns_per_pkt", &r->ord_plain);
+			printf(", ");
+			jsample("in_order_ns_per_pkt", &r->ord_in);
+			printf(", ");
+			jsample("displaced_ns_per_pkt", &r->ord_disp);
+			printf(", ");
+			jsample("in_order_over_plain", &r->x_ord_in);
+			printf(", ");
+			jsample("displaced_over_plain", &r->x_ord_disp);
+			printf(", \"displaced_pkts\": %llu, \"writes_in_order\": %llu, "
+			       "\"writes_displaced\": %llu, \"writes_displaced_unordered\": %llu, "
+			       "\"allocs\": %llu},\n",
+			       (unsigned long long)r->ord_displaced,
+			       (unsigned long long)r->ord_wr_in, (unsigned long long)r->ord_wr_disp,
+			       (unsigned long long)r->ord_wr_unord_disp,
+			       (unsigned long long)r->ord_allocs);
+		}
 		printf("   \"rte_gro\": ");
 		if (!r->gro_ran) {
 			printf("null}");
@@ -980,6 +1142,16 @@ int main(int argc, char **argv)
 	}
 	if (R.gro_up)
 		gro_fini();
+
+	for (int i = 0; i < R.n; i++) {
+		if (strcmp(R.res[i].t.origin, "file"))
+			continue;
+		progress(&R, "ordering", R.res[i].t.name);
+		if (order_run(o, &R.res[i])) {
+			fprintf(stderr, "tb_bench: out of memory\n");
+			return 1;
+		}
+	}
 
 	if (!o->only) {
 		progress(&R, "segmentation", "");

@@ -14,9 +14,13 @@
 
 /* Keeps rare paths out of the hot function's register budget. */
 #if defined(__GNUC__)
-#define TBI_NOINLINE __attribute__((noinline))
+#define TBI_NOINLINE	__attribute__((noinline))
+#define TBI_INLINE	inline __attribute__((always_inline))
+#define TBI_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #else
 #define TBI_NOINLINE
+#define TBI_INLINE	inline
+#define TBI_UNLIKELY(x) (x)
 #endif
 
 static inline uint16_t tbi_get16(const uint8_t *p)

@@ -236,8 +236,8 @@ static inline int tbi_hdr_same(const uint8_t *a, const uint8_t *b, const uint8_t
 
 /* Appends a segment to s and closes the chain where it has to end: after a
  * short segment, after PSH (TCP), at the segment cap. */
-static inline void tbi_chain_grow(struct tbi_lane *l, struct tbi_slot *s, const uint8_t *data,
-				  uint32_t len, uint32_t payload, int psh, struct tb_stats *st)
+static TBI_INLINE void tbi_chain_grow(struct tbi_lane *l, struct tbi_slot *s, const uint8_t *data,
+				      uint32_t len, uint32_t payload, int psh, struct tb_stats *st)
 {
 	uint32_t r = l->nrefs++;
 
