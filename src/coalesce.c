@@ -219,7 +219,19 @@ static TBI_NOINLINE int commit_slow(struct tb_coalescer *c, const uint8_t *pkt, 
 
 	c->st.pkts_in++;
 	c->st.bytes_in += len;
-	kind = tbi_parse(pkt, len, &p);
+	kind = tbi_parse_fast(pkt, len, &p);
+	if (kind == TBI_KIND_L4 && p.proto == TBI_PROTO_TCP && p.payload == 0 &&
+	    (c->lanes & (1u << TB_LANE_TCP)) && !(c->flags & TB_COALESCE_VERIFY_CSUM) &&
+	    tbi_tcp_pure_ack(p.data[p.ip_len + 13])) {
+		/* The reverse direction of every bulk flow: verbatim, no lookup. */
+		l = &c->lane[TB_LANE_TCP];
+		make_room(c, l);
+		c->st.lane_pkts[TB_LANE_TCP]++;
+		c->st.pure_acks++;
+		tbi_lane_verbatim(l, pkt, p.len);
+		c->hot = l;
+		return 0;
+	}
 	if (kind == TBI_KIND_OTHER) {
 		pass(c, pkt, len);
 		return 0;

@@ -87,18 +87,6 @@ static inline int key_eq(const struct tbi_flow_key *a, const struct tbi_flow_key
 		(a->w[3] ^ b->w[3]) | (a->w[4] ^ b->w[4])) == 0;
 }
 
-/* Independent multiplies (no chain through h), then one mix of the sum. */
-static inline uint64_t hash_key(const struct tbi_flow_key *k)
-{
-	uint64_t h = k->w[0] * 0x9e3779b97f4a7c15ull + k->w[1] * 0xc2b2ae3d27d4eb4full +
-		     k->w[2] * 0x165667b19e3779f9ull + k->w[3] * 0xd6e8feb86659fd93ull +
-		     k->w[4] * 0xff51afd7ed558ccdull;
-
-	h ^= h >> 32;
-	h *= 0x9e3779b97f4a7c15ull;
-	return h ^ (h >> 29);
-}
-
 struct tbi_slot *tbi_lane_lookup(struct tbi_lane *l, const struct tbi_pkt *p, struct tbi_flow *f)
 {
 	struct tbi_slot *s;
@@ -113,7 +101,7 @@ struct tbi_slot *tbi_lane_lookup(struct tbi_lane *l, const struct tbi_pkt *p, st
 			return tbi_slot_open(l, s) ? s : NULL;
 		}
 	}
-	f->hash = hash_key(&f->key);
+	f->hash = tbi_flow_hash(&f->key);
 	for (i = (uint32_t)f->hash & l->mask;; i = (i + 1) & l->mask) {
 		struct tbi_fent *e = &l->tab[i];
 		if (e->gen != l->gen) {
