@@ -67,24 +67,47 @@ void tbi_lane_free(struct tbi_lane *l)
 	memset(l, 0, sizeof(*l));
 }
 
-static inline void make_key(const struct tbi_pkt *p, struct tbi_flow_key *k)
+/* The flow table's hash of p's addresses and ports (IPv4 keys cost two
+ * multiplies: their other words are zero). */
+static inline uint64_t flow_hash(const struct tbi_pkt *p)
 {
+	struct tbi_flow_key k;
 	uint32_t ports;
 
-	if (p->version == 4) {
-		memcpy(&k->w[0], p->data + 12, 8);
-		k->w[1] = k->w[2] = k->w[3] = 0;
-	} else {
-		memcpy(&k->w[0], p->data + 8, 32);
-	}
 	memcpy(&ports, p->data + p->ip_len, 4);
-	k->w[4] = (uint64_t)ports | (uint64_t)p->version << 32;
+	if (p->version == 4) {
+		memcpy(&k.w[0], p->data + 12, 8);
+		k.w[1] = k.w[2] = k.w[3] = 0;
+	} else {
+		memcpy(&k.w[0], p->data + 8, 32);
+	}
+	k.w[4] = (uint64_t)ports | (uint64_t)p->version << 32;
+	return tbi_flow_hash(&k);
 }
 
-static inline int key_eq(const struct tbi_flow_key *a, const struct tbi_flow_key *b)
+/* Whether p is of the flow seeded by s: compared on the packets themselves,
+ * so a slot keeps no copy of its key. Seeds in a lane have IPv4 without
+ * options or IPv6 without extension headers, like p. */
+static inline int same_flow(const struct tbi_slot *s, const struct tbi_pkt *p)
 {
-	return ((a->w[0] ^ b->w[0]) | (a->w[1] ^ b->w[1]) | (a->w[2] ^ b->w[2]) |
-		(a->w[3] ^ b->w[3]) | (a->w[4] ^ b->w[4])) == 0;
+	const uint8_t *a = s->seed_data, *b = p->data;
+	uint64_t x[4], y[4];
+	uint32_t pa, pb;
+
+	if (s->version != p->version)
+		return 0;
+	memcpy(&pa, a + s->ip_len, 4);
+	memcpy(&pb, b + p->ip_len, 4);
+	if (pa != pb)
+		return 0;
+	if (p->version == 4) {
+		memcpy(x, a + 12, 8);
+		memcpy(y, b + 12, 8);
+		return x[0] == y[0];
+	}
+	memcpy(x, a + 8, 32);
+	memcpy(y, b + 8, 32);
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3])) == 0;
 }
 
 struct tbi_slot *tbi_lane_lookup(struct tbi_lane *l, const struct tbi_pkt *p, struct tbi_flow *f)
@@ -92,23 +115,22 @@ struct tbi_slot *tbi_lane_lookup(struct tbi_lane *l, const struct tbi_pkt *p, st
 	struct tbi_slot *s;
 	uint32_t i;
 
-	make_key(p, &f->key);
 	if (l->last != TBI_NONE) {
 		s = &l->slots[l->last];
-		if (key_eq(&s->key, &f->key)) {
+		if (s->fent != TBI_NONE && same_flow(s, p)) {
 			f->fent = s->fent;
 			f->hash = l->tab[s->fent].hash;
 			return tbi_slot_open(l, s) ? s : NULL;
 		}
 	}
-	f->hash = tbi_flow_hash(&f->key);
+	f->hash = flow_hash(p);
 	for (i = (uint32_t)f->hash & l->mask;; i = (i + 1) & l->mask) {
 		struct tbi_fent *e = &l->tab[i];
 		if (e->gen != l->gen) {
 			f->fent = i; /* a new flow: seed takes this entry */
 			return NULL;
 		}
-		if (e->hash == f->hash && key_eq(&l->slots[e->slot].key, &f->key)) {
+		if (e->hash == f->hash && same_flow(&l->slots[e->slot], p)) {
 			f->fent = i;
 			l->last = e->slot;
 			s = &l->slots[e->slot];
@@ -152,7 +174,6 @@ struct tbi_slot *tbi_lane_seed(struct tbi_lane *l, const struct tbi_pkt *p,
 	s->open = 1;
 	s->epoch = l->epoch;
 	s->fent = f->fent;
-	s->key = f->key;
 	s->seg_size = (uint16_t)p->payload;
 	s->hdr_len = p->hdr_len;
 	s->ip_len = p->ip_len;

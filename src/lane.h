@@ -36,7 +36,6 @@ struct tbi_slot {
 	uint8_t open;
 	uint8_t psh;
 	uint8_t version;
-	struct tbi_flow_key key;
 	uint8_t scratch[TBI_HDR_SCRATCH]; /* patched headers of the superpacket */
 };
 
@@ -94,7 +93,6 @@ static TBI_INLINE uint64_t tbi_flow_hash(const struct tbi_flow_key *k)
 }
 
 struct tbi_flow {
-	struct tbi_flow_key key;
 	uint64_t hash;
 	uint32_t fent; /* the flow's table entry, or the free one it would take */
 };
