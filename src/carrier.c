@@ -549,8 +549,9 @@ static int refused(struct tb_carrier *c, unsigned k, int e, unsigned *i, unsigne
 		return 1;
 	}
 	if (cnt > 1 && (e == EINVAL || e == EMSGSIZE)) {
-		/* A segment over the route's MTU (EMSGSIZE since Linux 6.14,
-		 * EINVAL before): these datagrams go one by one. */
+		/* A segment over the route's MTU (EMSGSIZE on recent kernels,
+		 * EINVAL on older ones): these datagrams go one by one, and
+		 * the kernel fragments them. */
 		if (c->segs_probe) {
 			c->max_segs = SEGS_NEW; /* the cut did not help: not the cap */
 			c->segs_probe = 0;
