@@ -323,6 +323,8 @@ static void make_addr(int v6, const char *ip, uint16_t port, struct sockaddr_sto
 	}
 }
 
+static unsigned recv_slots; /* for the carriers opened next; 0: the default */
+
 static struct tb_carrier *open_in(const char *ns, int v6, const char *ip, unsigned flags,
 				  size_t slot, struct sockaddr_storage *local, socklen_t *llen)
 {
@@ -337,6 +339,7 @@ static struct tb_carrier *open_in(const char *ns, int v6, const char *ip, unsign
 	o.rcvbuf = 64 << 20;
 	o.sndbuf = 8 << 20;
 	o.slot_size = slot;
+	o.recv_slots = recv_slots;
 	nsu_enter(ns);
 	c = tb_carrier_open(&o, &err);
 	nsu_enter(NULL);
@@ -660,6 +663,66 @@ static void eio_fallback(void)
 	nsu_sh("ip netns exec %s ethtool -K " VA " tx on >/dev/null 2>&1", nsa);
 }
 
+/* One slot: a UDP_SEGMENT message of 128 datagrams arrives as one GRO
+ * buffer, more than the 64 views a slot gets per call; the second call
+ * returns the rest without waiting or calling the kernel. */
+static void views_resume(void)
+{
+	struct tb_carrier_stats r;
+	struct tb_dgram *d;
+	unsigned n;
+	int got, more;
+
+	recv_slots = 1;
+	peer_open(&P, 0, 0, 0, 0, 1);
+	recv_slots = 0;
+	n = add(plan, 0, &P, 0, 100, 128);
+	send_plan(&P, plan, n);
+	got = tb_carrier_recv(P.rx[0].c, 2000, &d);
+	NSU_CHECK(got == 64, "first call: %d datagrams", got);
+	for (int i = 0; i < got; i++)
+		check_dgram(&P, &P.rx[0], &d[i], 0);
+	more = tb_carrier_recv(P.rx[0].c, 0, &d);
+	NSU_CHECK(more == 64, "second call: %d datagrams", more);
+	for (int i = 0; i < more; i++)
+		check_dgram(&P, &P.rx[0], &d[i], 0);
+	r = st_of(P.rx[0].c);
+	NSU_CHECK(r.polls == 1 && r.recv_calls == 1 && r.gro_bufs == 1 && r.gro_dgrams == 128,
+		  "%llu polls, %llu recvmmsg, %llu GRO buffers of %llu",
+		  (unsigned long long)r.polls, (unsigned long long)r.recv_calls,
+		  (unsigned long long)r.gro_bufs, (unsigned long long)r.gro_dgrams);
+	quiet(&P);
+	printf("  a GRO buffer of 128 in one slot: 64 + 64 views, one recvmmsg\n");
+	peer_close(&P);
+}
+
+/* An AF_INET destination of a dual-stack IPv6 carrier goes to ::ffff:a.b.c.d,
+ * segmented like any other. */
+static void mapped(void)
+{
+	struct tb_carrier_stats s;
+	struct sockaddr_storage local;
+	socklen_t l;
+	unsigned n;
+
+	memset(&P, 0, sizeof(P));
+	P.s = open_in(nsa, 1, "::", 0, 0, &local, &l);
+	P.nrx = 1;
+	P.rx[0].c = open_in(nsb, 0, ip_of(0, 1), 0, 0, &P.rx[0].addr, &P.rx[0].addr_len);
+	make_addr(0, ip_of(0, 0), ntohs(((struct sockaddr_in6 *)&local)->sin6_port), &P.addr, &l);
+	n = add(plan, 0, &P, 0, 1000, 40);
+	n = add(plan, n, &P, 0, 300, 1);
+	send_plan(&P, plan, n);
+	drain(&P);
+	quiet(&P);
+	s = st_of(P.s);
+	NSU_CHECK(s.tx_dgrams == 41 && s.gso_msgs == 1 && s.gso_segs == 41 && s.errors == 0,
+		  "mapped: %llu datagrams, %llu UDP_SEGMENT messages",
+		  (unsigned long long)s.tx_dgrams, (unsigned long long)s.gso_msgs);
+	printf("  IPv4 destination of an IPv6 carrier: 41 datagrams in one message\n");
+	peer_close(&P);
+}
+
 struct waiter {
 	struct tb_carrier *c;
 	int ret;
@@ -805,6 +868,8 @@ static int run(void)
 			for (int gro = 1; gro >= 0; gro--)
 				combination(v6, gso, gro, cap);
 	truncation();
+	views_resume();
+	mapped();
 	wake();
 	bad_arguments();
 	eio_fallback();
