@@ -599,7 +599,14 @@ static int send_held(struct tb_carrier *c)
 				}
 				if (!w)
 					continue;
-				e = -w;
+				/* The socket can't take it: not a verdict on
+				 * segmentation, so this message is dropped. */
+				count_err(c, -w);
+				c->st.tx_dropped += c->smsg[off].msg_hdr.msg_iovlen;
+				if (!first_err)
+					first_err = w;
+				off++;
+				continue;
 			}
 			rebuilt = (unsigned)refused(c, off, e, &i, &alone);
 			if (!rebuilt) {
@@ -668,7 +675,7 @@ int tb_carrier_commit(struct tb_carrier *c, const void *buf, size_t len, const s
 	if (c->n && !memcmp(&c->dsts[c->sdst[c->n - 1]], &d, sizeof(d))) {
 		c->sdst[c->n] = c->sdst[c->n - 1];
 	} else {
-		c->dsts[c->ndst] = d;
+		memcpy(&c->dsts[c->ndst], &d, sizeof(d)); /* every byte: they are compared */
 		c->sdst[c->n] = c->ndst++;
 	}
 	c->n++;

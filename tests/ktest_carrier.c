@@ -43,7 +43,7 @@
 
 #define VA	  "va"
 #define VB	  "vb"
-#define MAX_PLAN  1200
+#define MAX_PLAN  2600
 #define MAX_IDX	  40000
 #define SKIP	  0xffffffffu /* an index the receiver must never see (truncated) */
 #define DGRAM_MAX 65507
@@ -323,7 +323,9 @@ static void make_addr(int v6, const char *ip, uint16_t port, struct sockaddr_sto
 	}
 }
 
-static unsigned recv_slots; /* for the carriers opened next; 0: the default */
+/* For the carriers opened next; 0: the defaults. */
+static unsigned recv_slots, send_max;
+static int sndbuf;
 
 static struct tb_carrier *open_in(const char *ns, int v6, const char *ip, unsigned flags,
 				  size_t slot, struct sockaddr_storage *local, socklen_t *llen)
@@ -337,9 +339,10 @@ static struct tb_carrier *open_in(const char *ns, int v6, const char *ip, unsign
 	o.bind = (struct sockaddr *)&b;
 	o.flags = flags;
 	o.rcvbuf = 64 << 20;
-	o.sndbuf = 8 << 20;
+	o.sndbuf = sndbuf ? sndbuf : 8 << 20;
 	o.slot_size = slot;
 	o.recv_slots = recv_slots;
+	o.send_max = send_max;
 	nsu_enter(ns);
 	c = tb_carrier_open(&o, &err);
 	nsu_enter(NULL);
@@ -696,6 +699,30 @@ static void views_resume(void)
 	peer_close(&P);
 }
 
+/* 2500 single datagrams held for one flush: sendmmsg takes at most 1024
+ * messages, so three calls. */
+static void many_messages(void)
+{
+	struct tb_carrier_stats s;
+	unsigned n = 0;
+
+	send_max = 3000;
+	peer_open(&P, 0, TB_CARRIER_NO_GSO, 0, 0, 1);
+	send_max = 0;
+	for (int i = 0; i < 2500; i++)
+		n = add(plan, n, &P, 0, (uint32_t)(i % 2 ? 64 : 65), 1);
+	send_plan(&P, plan, n);
+	drain(&P);
+	quiet(&P);
+	s = st_of(P.s);
+	NSU_CHECK(s.send_calls == 3 && s.tx_dgrams == 2500 && s.polls == 0,
+		  "2500 messages: %llu sendmmsg, %llu sent, %llu polls",
+		  (unsigned long long)s.send_calls, (unsigned long long)s.tx_dgrams,
+		  (unsigned long long)s.polls);
+	printf("  2500 messages in one flush: 3 sendmmsg calls\n");
+	peer_close(&P);
+}
+
 /* An AF_INET destination of a dual-stack IPv6 carrier goes to ::ffff:a.b.c.d,
  * segmented like any other. */
 static void mapped(void)
@@ -721,6 +748,86 @@ static void mapped(void)
 		  (unsigned long long)s.tx_dgrams, (unsigned long long)s.gso_msgs);
 	printf("  IPv4 destination of an IPv6 carrier: 41 datagrams in one message\n");
 	peer_close(&P);
+}
+
+struct flusher {
+	struct tb_carrier *c;
+	int ret;
+	int returned;
+	pthread_mutex_t lock;
+};
+
+static void *flush_main(void *arg)
+{
+	struct flusher *f = arg;
+	int r = tb_carrier_flush(f->c);
+
+	pthread_mutex_lock(&f->lock);
+	f->ret = r;
+	f->returned = 1;
+	pthread_mutex_unlock(&f->lock);
+	return NULL;
+}
+
+/*
+ * A slow queue (tbf, 20 Mbit/s) behind a small socket buffer: sendmmsg says
+ * EAGAIN, the flush waits for room and goes on, nothing is lost. Then a
+ * flush blocked there is ended by tb_carrier_wake from another thread: it
+ * returns -ESHUTDOWN, and what was not sent is counted as dropped.
+ */
+static void full_buffer(void)
+{
+	struct flusher f = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct tb_carrier_stats s;
+	pthread_t th;
+	unsigned n = 0;
+	int returned;
+
+	nsu_run("tc -n %s qdisc add dev " VA " root tbf rate 20mbit burst 16kb limit 4mb", nsa);
+	sndbuf = 32768;
+	send_max = 3000;
+	peer_open(&P, 0, TB_CARRIER_NO_GSO, 0, 0, 1);
+	n = add(plan, n, &P, 0, 1000, 400);
+	send_plan(&P, plan, n);
+	drain(&P);
+	quiet(&P);
+	s = st_of(P.s);
+	NSU_CHECK(s.polls > 0 && s.send_calls > 1 && s.tx_dgrams == 400 && s.tx_dropped == 0,
+		  "full buffer: %llu polls, %llu sendmmsg, %llu sent, %llu dropped",
+		  (unsigned long long)s.polls, (unsigned long long)s.send_calls,
+		  (unsigned long long)s.tx_dgrams, (unsigned long long)s.tx_dropped);
+	printf("  a full socket buffer: %llu waits, %llu sendmmsg calls, all 400 arrived\n",
+	       (unsigned long long)s.polls, (unsigned long long)s.send_calls);
+
+	/* 2000 more: 2 MB take 0.8 s at 20 Mbit/s; woken after 0.2 s. */
+	for (int i = 0; i < 2000; i++) {
+		uint8_t *b = tb_carrier_reserve(P.s, 1000);
+		NSU_CHECK(b, "reserve");
+		memset(b, 0, 1000);
+		NSU_CHECK(tb_carrier_commit(P.s, b, 1000, (struct sockaddr *)&P.rx[0].addr,
+					    P.rx[0].addr_len) == 0,
+			  "commit");
+	}
+	f.c = P.s;
+	NSU_CHECK(pthread_create(&th, NULL, flush_main, &f) == 0, "pthread_create");
+	usleep(200000);
+	pthread_mutex_lock(&f.lock);
+	returned = f.returned;
+	pthread_mutex_unlock(&f.lock);
+	NSU_CHECK(!returned, "flush returned %d before the wake", f.ret);
+	tb_carrier_wake(P.s);
+	pthread_join(th, NULL);
+	s = st_of(P.s);
+	NSU_CHECK(f.ret == -ESHUTDOWN, "woken flush returned %d", f.ret);
+	NSU_CHECK(s.tx_dropped > 0 && s.tx_dgrams + s.tx_dropped == 2400,
+		  "woken flush: %llu sent, %llu dropped", (unsigned long long)s.tx_dgrams,
+		  (unsigned long long)s.tx_dropped);
+	printf("  tb_carrier_wake ended a blocked flush: %llu of 2000 sent, %llu discarded\n",
+	       (unsigned long long)(s.tx_dgrams - 400), (unsigned long long)s.tx_dropped);
+	sndbuf = 0;
+	send_max = 0;
+	peer_close(&P);
+	nsu_run("tc -n %s qdisc del dev " VA " root", nsa);
 }
 
 struct waiter {
@@ -869,6 +976,8 @@ static int run(void)
 				combination(v6, gso, gro, cap);
 	truncation();
 	views_resume();
+	many_messages();
+	full_buffer();
 	mapped();
 	wake();
 	bad_arguments();
