@@ -11,8 +11,11 @@
  * the UDP_SEGMENT messages counted must be those a reference cutting of the
  * runs predicts. Then: a route refusing segmentation (EIO) loses nothing; a
  * run the MTU refuses goes one by one; a slot smaller than a datagram counts
- * a truncation and delivers nothing cut; tb_carrier_wake ends a blocked
- * receive; bad arguments give -EINVAL; no allocation while traffic flows.
+ * a truncation and delivers nothing cut; a GRO buffer larger than a call's
+ * views comes out over two calls; sendmmsg takes 1024 messages at most; a
+ * full socket buffer is waited out; tb_carrier_wake ends a blocked receive
+ * and a blocked flush; bad arguments give -EINVAL; no allocation while
+ * traffic flows.
  *
  * Linked with --wrap for sendmmsg and the malloc family (tests/CMakeLists.txt):
  * the first counts allocations, the second can refuse a UDP_SEGMENT message
