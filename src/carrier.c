@@ -125,9 +125,10 @@ static int set_buf(int fd, int force, int plain, int bytes)
 
 static int check_opts(const struct tb_carrier_opts *o)
 {
-	if (!o || !o->bind || (o->flags & ~(unsigned)FLAGS_KNOWN) || o->rcvbuf < 0 ||
-	    o->sndbuf < 0 || o->recv_slots > SLOTS_MAX || o->slot_size > SLOT_MAX ||
-	    o->send_max > SEND_MAX_MAX || o->send_size > SEND_SIZE_MAX)
+	if (!o || !o->bind || o->bind_len < sizeof(sa_family_t) ||
+	    (o->flags & ~(unsigned)FLAGS_KNOWN) || o->rcvbuf < 0 || o->sndbuf < 0 ||
+	    o->recv_slots > SLOTS_MAX || o->slot_size > SLOT_MAX || o->send_max > SEND_MAX_MAX ||
+	    o->send_size > SEND_SIZE_MAX)
 		return -EINVAL;
 	if (o->bind->sa_family == AF_INET && o->bind_len >= sizeof(struct sockaddr_in))
 		return 0;
@@ -391,8 +392,8 @@ static int dst_of(const struct tb_carrier *c, const struct sockaddr *to, socklen
 		  struct dst *d)
 {
 	memset(d, 0, sizeof(*d));
-	if (!to)
-		return -EINVAL;
+	if (!to || to_len < sizeof(sa_family_t))
+		return -EINVAL; /* not even a family to read */
 	if (to->sa_family == AF_INET && to_len >= sizeof(struct sockaddr_in)) {
 		struct sockaddr_in in;
 		memcpy(&in, to, sizeof(in));

@@ -898,6 +898,8 @@ static void bad_arguments(void)
 	o.bind = (struct sockaddr *)&b;
 	o.bind_len = bl - 1;
 	NSU_CHECK(!tb_carrier_open(&o, &err) && err == -EINVAL, "short bind_len");
+	o.bind_len = 0;
+	NSU_CHECK(!tb_carrier_open(&o, &err) && err == -EINVAL, "bind_len 0");
 	o.bind_len = bl;
 	o.flags = 1u << 7;
 	NSU_CHECK(!tb_carrier_open(&o, &err) && err == -EINVAL, "unknown flag");
@@ -944,6 +946,7 @@ static void bad_arguments(void)
 	NSU_CHECK(tb_carrier_commit(c, buf, 10, NULL, tl) == -EINVAL, "to NULL");
 	NSU_CHECK(tb_carrier_commit(c, buf, 10, (struct sockaddr *)&to, tl - 1) == -EINVAL,
 		  "short to_len");
+	NSU_CHECK(tb_carrier_commit(c, buf, 10, (struct sockaddr *)&to, 0) == -EINVAL, "to_len 0");
 	NSU_CHECK(tb_carrier_commit(c, buf, 10, (struct sockaddr *)&v6, sizeof(v6)) == -EINVAL,
 		  "IPv6 destination of an IPv4 carrier");
 	make_addr(0, ip_of(0, 0), 0, &to, &tl);
