@@ -69,6 +69,7 @@ int __wrap_sendmmsg(int fd, struct mmsghdr *m, unsigned int n, int flags);
 static int counting;
 static unsigned long allocs;
 static int inject_eio;
+static unsigned inject_einval_over; /* refuse UDP_SEGMENT messages of more segments */
 static unsigned long injected;
 
 void *__wrap_malloc(size_t n)
@@ -95,19 +96,27 @@ void __wrap_free(void *p)
 	__real_free(p);
 }
 
-/* With inject_eio, the first UDP_SEGMENT message is refused as a route
+/*
+ * With inject_eio, the first UDP_SEGMENT message is refused as a route
  * through IPsec (or a device without checksum offload before Linux 6.11)
- * would refuse it; the messages before it go out. */
+ * would refuse it. With inject_einval_over, every UDP_SEGMENT message of
+ * more segments is refused with EINVAL, as a kernel before 6.9 refuses more
+ * than 64 (inject_einval_over 64), or one before 6.14 a segment over the
+ * MTU (1). The messages before a refused one go out.
+ */
 int __wrap_sendmmsg(int fd, struct mmsghdr *m, unsigned int n, int flags)
 {
-	for (unsigned k = 0; inject_eio && k < n; k++) {
-		if (!m[k].msg_hdr.msg_controllen)
+	for (unsigned k = 0; (inject_eio || inject_einval_over) && k < n; k++) {
+		const struct msghdr *h = &m[k].msg_hdr;
+		if (!h->msg_controllen)
+			continue;
+		if (!inject_eio && h->msg_iovlen <= inject_einval_over)
 			continue;
 		if (k)
 			return __real_sendmmsg(fd, m, k, flags);
+		errno = inject_eio ? EIO : EINVAL;
 		inject_eio = 0;
 		injected++;
-		errno = EIO;
 		return -1;
 	}
 	return __real_sendmmsg(fd, m, n, flags);
@@ -637,6 +646,7 @@ static void eio_fallback(void)
 		kernel_eio = sendmsg(fd, &m, 0) < 0 && errno == EIO;
 		close(fd);
 	}
+	injected = 0;
 	inject_eio = !kernel_eio;
 	printf("  EIO fallback: %s\n",
 	       kernel_eio ? "the kernel refuses UDP_SEGMENT without checksum offload"
@@ -750,6 +760,69 @@ static void mapped(void)
 		  "mapped: %llu datagrams, %llu UDP_SEGMENT messages",
 		  (unsigned long long)s.tx_dgrams, (unsigned long long)s.gso_msgs);
 	printf("  IPv4 destination of an IPv6 carrier: 41 datagrams in one message\n");
+	peer_close(&P);
+}
+
+/*
+ * Kernels this one is not, by their answers to sendmmsg:
+ * - before 6.9, UDP_SEGMENT messages over 64 segments are refused with
+ *   EINVAL: the first refusal cuts the run to 64, which goes, so 64 holds
+ *   from then on (one refusal in all, not counted as an error), and the
+ *   messages are those a reference cutting at 64 predicts;
+ * - before 6.14, a segment over the MTU is refused with EINVAL too: the run
+ *   cut to 64 is refused as well, so the cap was not the reason and stays
+ *   128, and the datagrams go one by one.
+ */
+static void older_kernels(void)
+{
+	struct tb_carrier_stats s0, s;
+	unsigned n = 0;
+	struct cut want;
+
+	injected = 0;
+	inject_einval_over = 64;
+	peer_open(&P, 0, 0, 0, 0, 2);
+	n = add(plan, n, &P, 0, 1000, 65);
+	n = add(plan, n, &P, 1, 100, 129);
+	n = add(plan, n, &P, 0, 1200, 65);
+	n = add(plan, n, &P, 1, 50, 200);
+	want = ref_cut(plan, n, 64, 1);
+	send_plan(&P, plan, n);
+	drain(&P);
+	s = st_of(P.s);
+	NSU_CHECK(injected == 1 && s.errors == 0 && s.tx_dropped == 0 && s.tx_dgrams == n,
+		  "64-segment kernel: %lu refusals, %llu errors, %llu of %u sent", injected,
+		  (unsigned long long)s.errors, (unsigned long long)s.tx_dgrams, n);
+	NSU_CHECK(s.gso_msgs == want.gso_msgs && s.gso_segs == want.gso_segs,
+		  "64-segment kernel: %llu messages of %llu, the reference %u of %u",
+		  (unsigned long long)s.gso_msgs, (unsigned long long)s.gso_segs, want.gso_msgs,
+		  want.gso_segs);
+	quiet(&P);
+	peer_close(&P);
+
+	injected = 0;
+	inject_einval_over = 1;
+	peer_open(&P, 0, 0, 0, 0, 1);
+	n = add(plan, 0, &P, 0, 500, 100);
+	send_plan(&P, plan, n);
+	drain(&P);
+	s0 = st_of(P.s);
+	/* 100 refused (the cap tried), 64 refused, then the last 36. */
+	NSU_CHECK(injected == 3 && s0.gso_msgs == 0 && s0.tx_dgrams == 100 && s0.tx_dropped == 0 &&
+			  err_count(&s0, EINVAL) == 2,
+		  "MTU refusals: %lu injected, %llu messages, %llu sent, %llu EINVAL", injected,
+		  (unsigned long long)s0.gso_msgs, (unsigned long long)s0.tx_dgrams,
+		  (unsigned long long)err_count(&s0, EINVAL));
+	inject_einval_over = 0;
+	n = add(plan, 0, &P, 0, 500, 100);
+	send_plan(&P, plan, n);
+	drain(&P);
+	quiet(&P);
+	s = st_of(P.s);
+	NSU_CHECK(s.gso_msgs == 1 && s.gso_segs == 100, "the cap stayed 128: %llu messages",
+		  (unsigned long long)s.gso_msgs);
+	printf("  older kernels: the 64-segment cap found with one refusal; MTU refusals "
+	       "leave it at 128\n");
 	peer_close(&P);
 }
 
@@ -982,6 +1055,7 @@ static int run(void)
 				combination(v6, gso, gro, cap);
 	truncation();
 	views_resume();
+	older_kernels();
 	many_messages();
 	full_buffer();
 	mapped();
