@@ -18,9 +18,11 @@
  * traffic flows.
  *
  * Linked with --wrap for sendmmsg and the malloc family (tests/CMakeLists.txt):
- * the first counts allocations, the second can refuse a UDP_SEGMENT message
- * with EIO on kernels that no longer do it themselves (Linux 6.11+ checksums
- * segmented UDP in software when the device has no checksum offload).
+ * the malloc family counts allocations; sendmmsg can refuse UDP_SEGMENT
+ * messages the way other kernels do: EIO where this one no longer does it
+ * (Linux 6.11+ checksums segmented UDP in software when the device has no
+ * checksum offload), EINVAL for more than 64 segments (before 6.9) or a
+ * segment over the MTU (before EMSGSIZE).
  */
 #define _GNU_SOURCE
 #include "nsutil.h"
