@@ -2,7 +2,8 @@
 /*
  * tb_bench: the coalescer's cost per packet beside the parse floor and
  * DPDK's rte_gro measured in the same run, segmentation and checksum speed,
- * and (as root) what superpackets save the kernel on a real TUN.
+ * and (as root) what superpackets save the kernel on a real TUN and what
+ * GSO and GRO save the carrier over a veth pair.
  */
 #include "bench.h"
 #include "tunbatch.h"
@@ -33,6 +34,7 @@ struct opts {
 	const char *profile;
 	unsigned limit; /* packets per trace, 0: all */
 	int tun_only;
+	int no_carrier, carrier_only;
 };
 
 /* ---- the coalescer with a writer that only reads lengths ----------------- */
@@ -549,6 +551,7 @@ struct run {
 	struct tun_result tun[3];
 	const struct trace *tun_t[3];
 	int ntun;
+	struct carrier_result carrier;
 };
 
 static uint64_t total_allocs(const struct run *R)
@@ -572,6 +575,7 @@ struct verdicts {
 	int rr_known, rr_met;	/* 64 flows round-robin <= 2x single flow */
 	double rr_ratio;
 	int tun_n, tun_met; /* CPU/GB with the coalescer <= 1/5 of without */
+	int carrier_met;    /* carrier CPU/GB with GSO and GRO <= 1/3 of without */
 	uint64_t allocs;
 };
 
@@ -603,7 +607,9 @@ static void judge(const struct run *R, struct verdicts *v)
 		v->tun_n++;
 		v->tun_met += R->tun[k].on.cpu_s_per_gb <= R->tun[k].off.cpu_s_per_gb / 5;
 	}
-	v->allocs = total_allocs(R);
+	v->carrier_met =
+		R->carrier.ran && R->carrier.on.cpu_s_per_gb <= R->carrier.off.cpu_s_per_gb / 3;
+	v->allocs = total_allocs(R) + R->carrier.on.allocs + R->carrier.off.allocs;
 }
 
 static const char *met(int ok)
@@ -768,6 +774,8 @@ static void print_table(const struct run *R)
 		       t->on.cpu_s_per_gb / t->off.cpu_s_per_gb, t->on.pps / t->off.pps);
 	}
 
+	carrier_print_table(&R->carrier);
+
 	judge(R, &v);
 	printf("\nTargets (read from this run; nothing here is asserted)\n");
 	printf("  TCP bulk <= 2x the parse floor:            %d of %d traces  %s\n", v.floor_met,
@@ -785,6 +793,12 @@ static void print_table(const struct run *R)
 		       v.tun_met, v.tun_n, met(v.tun_met == v.tun_n));
 	else
 		printf("  TUN CPU/GB with coalescer <= 1/5 without:  not run\n");
+	if (R->carrier.ran)
+		printf("  carrier CPU/GB with GSO+GRO <= 1/3 off:    %.2f of off      %s\n",
+		       R->carrier.on.cpu_s_per_gb / R->carrier.off.cpu_s_per_gb,
+		       met(v.carrier_met));
+	else
+		printf("  carrier CPU/GB with GSO+GRO <= 1/3 off:    not run\n");
 	printf("  zero allocations in timed loops:           %llu allocations  %s\n",
 	       (unsigned long long)v.allocs, met(v.allocs == 0));
 }
@@ -954,14 +968,18 @@ static void print_json(const struct run *R)
 		printf(", \"cpu_ratio\": %.4f, \"pps_ratio\": %.4f}",
 		       t->on.cpu_s_per_gb / t->off.cpu_s_per_gb, t->on.pps / t->off.pps);
 	}
-	printf("\n ],\n \"targets\": {\"bulk_within_2x_floor\": [%d, %d], "
+	printf("\n ]");
+	carrier_print_json(&R->carrier);
+	printf(",\n \"targets\": {\"bulk_within_2x_floor\": [%d, %d], "
 	       "\"bulk_3x_faster_than_rte_gro\": [%d, %d], \"rr64_over_one_flow\": ",
 	       v.floor_met, v.floor_n, v.gro_met, v.gro_n);
 	if (v.rr_known)
 		printf("%.4f", v.rr_ratio);
 	else
 		printf("null");
-	printf(", \"tun_cpu_fifth\": [%d, %d], \"allocations\": %llu}\n}\n", v.tun_met, v.tun_n,
+	printf(", \"tun_cpu_fifth\": [%d, %d], \"carrier_cpu_third\": %s, \"allocations\": "
+	       "%llu}\n}\n",
+	       v.tun_met, v.tun_n, R->carrier.ran ? jb(v.carrier_met) : "null",
 	       (unsigned long long)v.allocs);
 }
 
@@ -980,7 +998,9 @@ static void usage(void)
 		"  --limit N       only the first N packets of each trace\n"
 		"  --no-dpdk       skip rte_gro\n"
 		"  --no-tun        skip the TUN part\n"
-		"  --tun-only      only the TUN part\n");
+		"  --tun-only      only the TUN part\n"
+		"  --no-carrier    skip the carrier part\n"
+		"  --carrier-only  only the carrier part\n");
 }
 
 static int parse_args(int argc, char **argv, struct opts *o)
@@ -1008,6 +1028,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->no_tun = 1;
 		else if (!strcmp(argv[i], "--tun-only"))
 			o->tun_only = 1;
+		else if (!strcmp(argv[i], "--no-carrier"))
+			o->no_carrier = 1;
+		else if (!strcmp(argv[i], "--carrier-only"))
+			o->carrier_only = 1;
 		else if (argv[i][0] != '-' && !o->dir)
 			o->dir = argv[i];
 		else
@@ -1074,6 +1098,8 @@ int main(int argc, char **argv)
 	if (o->profile)
 		return profile(&R);
 
+	if (o->carrier_only)
+		goto carrier;
 	if (o->tun_only)
 		goto tun;
 	if (!o->no_dpdk)
@@ -1184,6 +1210,17 @@ tun:
 		}
 	}
 
+	if (o->tun_only)
+		goto out;
+carrier:
+	/* Part 3: the carrier over a veth pair, GSO and GRO on, then off. */
+	if (!o->no_carrier) {
+		progress(&R, "carrier", "");
+		carrier_run(o->secs, &R.carrier);
+	} else {
+		snprintf(R.carrier.why, sizeof(R.carrier.why), "not run (--no-carrier)");
+	}
+out:
 	if (o->json)
 		print_json(&R);
 	else
