@@ -33,6 +33,7 @@ struct opts {
 	const char *only;
 	const char *profile;
 	unsigned limit; /* packets per trace, 0: all */
+	int count;	/* --profile: exactly this many passes, untimed */
 	int tun_only;
 	int no_carrier, carrier_only;
 };
@@ -994,6 +995,8 @@ static void usage(void)
 		"  --runs N        runs per figure (default 5)\n"
 		"  --only SUBSTR   only traces whose name contains SUBSTR\n"
 		"  --profile NAME  only the coalescer on one trace (for perf record)\n"
+		"  --count N       with --profile: exactly N passes, untimed (for\n"
+		"                  instruction counters)\n"
 		"  --copy          copy each packet into its reserved buffer first\n"
 		"  --limit N       only the first N packets of each trace\n"
 		"  --no-dpdk       skip rte_gro\n"
@@ -1018,6 +1021,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->only = argv[++i];
 		else if (!strcmp(argv[i], "--profile") && i + 1 < argc)
 			o->profile = argv[++i];
+		else if (!strcmp(argv[i], "--count") && i + 1 < argc)
+			o->count = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--copy"))
 			o->copy = 1;
 		else if (!strcmp(argv[i], "--limit") && i + 1 < argc)
@@ -1051,6 +1056,14 @@ static int profile(const struct run *R)
 
 	if (coal_open(&k, t, 0, R->o.copy))
 		return 1;
+	if (R->o.count) {
+		/* A fixed amount of work, for instruction counters. */
+		for (int i = 0; i < R->o.count; i++)
+			coal_pass(&k);
+		printf("%s: %u packets, %d passes\n", t->name, t->n, R->o.count);
+		coal_close(&k);
+		return 0;
+	}
 	measure(coal_pass, &k, t->n, R->o.secs, R->o.runs, &s, &al);
 	printf("%s: %.2f ns/pkt [%.2f-%.2f], %llu allocations\n", t->name, s.med, s.min, s.max,
 	       (unsigned long long)al);

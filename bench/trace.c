@@ -258,7 +258,8 @@ static uint32_t make_pkt(uint8_t *out, struct flowgen *g, uint32_t payload, uint
 
 static const char *const synth_names[] = {
 	"syn_tcp4_1flow",  "syn_tcp4_64rr",  "syn_tcp4_8x8",
-	"syn_tcp4_acks80", "syn_udp4_1flow", "syn_tcp6_1flow",
+	"syn_tcp4_acks80", "syn_udp4_1flow", "syn_tcp6_1flow", "syn_tcp4_mix4",
+	"syn_udp4_dns",
 };
 
 int trace_synth(int which, struct trace *t)
@@ -285,7 +286,7 @@ int trace_synth(int which, struct trace *t)
 					.ack = 77777u,
 					.ip_id = (uint16_t)(f * 1000)};
 		g[f].v6 = which == 5;
-		g[f].udp = which == 4;
+		g[f].udp = which == 4 || which == 7;
 	}
 	for (uint32_t i = 0; i < SYN_PKTS; i++) {
 		uint8_t *out = t->mem + at;
@@ -313,6 +314,24 @@ int trace_synth(int which, struct trace *t)
 		case 4:
 			len = make_pkt(out, &g[0], 1372, 0);
 			break;
+		case 6:
+			/* A tunnel's receive burst: one bulk flow's data, and every
+			 * third packet an ACK of one of four flows going the other way. */
+			if (i % 3 == 2) {
+				struct flowgen *r = &g[1 + (i / 3) % 4];
+				r->ack += 2736;
+				len = make_pkt(out, r, 0, tsval);
+			} else {
+				len = make_pkt(out, &g[0], 1368, tsval);
+			}
+			break;
+		case 7: {
+			/* DNS-sized datagrams of 64 flows in no order, 40 to 119 bytes. */
+			uint64_t r = (i + 1) * 0x9e3779b97f4a7c15ull;
+			r ^= r >> 29;
+			len = make_pkt(out, &g[r % 64], 40 + (uint32_t)(r >> 8) % 80, 0);
+			break;
+		}
 		default:
 			len = make_pkt(out, &g[0], 1348, tsval);
 			break;

@@ -26,5 +26,13 @@ elif has_pcaps "$root/examples"; then
 else
 	dir=
 fi
-# The TUN part needs root; it is skipped (and says so) otherwise.
-exec "$bin" "$@" $dir
+# The TUN and carrier parts need root; they are skipped (and say so) otherwise.
+"$bin" "$@" $dir
+# Instructions per packet per class of traffic (not with --json or a single part).
+case " $* " in
+*" --json "* | *" --profile "* | *" --tun-only "* | *" --carrier-only "*) ;;
+*)
+	echo
+	"$root/scripts/instructions.sh" "$build" $dir
+	;;
+esac

@@ -22,9 +22,10 @@ struct tbi_held {
  * a sort of those few.
  */
 struct tbi_order {
+	/* held[-1] is a zero key, so the run's last key is always there to
+	 * compare with: the largest key held, or zero. */
 	struct tbi_held *held, *side, *scratch;
 	uint32_t nheld, nside, cap;
-	uint64_t top_epoch, top_counter; /* the largest key held */
 };
 
 struct tb_coalescer {
@@ -96,7 +97,9 @@ struct tb_coalescer *tb_coalescer_create(struct tb_writer *w, struct tb_arena *a
 		c->lanes |= 1u << TB_LANE_UDP;
 	if (flags & TB_COALESCE_ORDER) {
 		c->order.cap = cap;
-		c->order.held = calloc(cap, sizeof(struct tbi_held));
+		c->order.held = calloc(cap + 1, sizeof(struct tbi_held));
+		if (c->order.held)
+			c->order.held++;
 		c->order.side = calloc(cap, sizeof(struct tbi_held));
 		c->order.scratch = calloc(cap, sizeof(struct tbi_held));
 		if (!c->order.held || !c->order.side || !c->order.scratch) {
@@ -121,7 +124,7 @@ void tb_coalescer_destroy(struct tb_coalescer *c)
 		return;
 	for (int i = 0; i < TB_LANE_COUNT; i++)
 		tbi_lane_free(&c->lane[i]);
-	free(c->order.held);
+	free(c->order.held ? c->order.held - 1 : NULL);
 	free(c->order.side);
 	free(c->order.scratch);
 	free(c);
@@ -387,23 +390,20 @@ static TBI_NOINLINE void release(struct tb_coalescer *c)
 	for (; i < o->nheld; i++)
 		dispatch(c, h[i].pkt, h[i].len);
 	o->nheld = o->nside = 0;
-	o->top_epoch = o->top_counter = 0;
 }
 
 static TBI_INLINE int hold(struct tb_coalescer *c, const void *pkt, size_t len, uint64_t epoch,
 			   uint64_t counter)
 {
 	struct tbi_order *o = &c->order;
+	const struct tbi_held *top = &o->held[(int32_t)o->nheld - 1];
 	struct tbi_held *e;
 
-	if (TBI_UNLIKELY(epoch < o->top_epoch ||
-			 (epoch == o->top_epoch && counter < o->top_counter))) {
+	if (TBI_UNLIKELY(epoch < top->epoch || (epoch == top->epoch && counter < top->counter))) {
 		e = &o->side[o->nside++];
 		c->st.displaced++;
 	} else {
 		e = &o->held[o->nheld++];
-		o->top_epoch = epoch;
-		o->top_counter = counter;
 	}
 	e->pkt = pkt;
 	e->len = (uint32_t)len;
