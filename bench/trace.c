@@ -257,9 +257,8 @@ static uint32_t make_pkt(uint8_t *out, struct flowgen *g, uint32_t payload, uint
 }
 
 static const char *const synth_names[] = {
-	"syn_tcp4_1flow",  "syn_tcp4_64rr",  "syn_tcp4_8x8",
-	"syn_tcp4_acks80", "syn_udp4_1flow", "syn_tcp6_1flow", "syn_tcp4_mix4",
-	"syn_udp4_dns",
+	"syn_tcp4_1flow", "syn_tcp4_64rr",  "syn_tcp4_8x8",  "syn_tcp4_acks80",
+	"syn_udp4_1flow", "syn_tcp6_1flow", "syn_tcp4_mix4", "syn_udp4_dns",
 };
 
 int trace_synth(int which, struct trace *t)

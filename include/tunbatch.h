@@ -227,11 +227,15 @@ enum {
 	TB_COALESCE_ORDER = 1u << 3,	   /* the lanes see each burst in key order */
 };
 
+/* Packets a lane holds before it is written early, unless max_pkts says. */
+#define TB_COALESCE_MAX_PKTS 1024
+
 struct tb_coalescer_opts {
 	unsigned flags;	   /* TB_COALESCE_* */
 	unsigned max_pkts; /* packets a lane holds before it is written early,
 			      and with TB_COALESCE_ORDER packets held for sorting
-			      before the lanes see them; 0 means 1024 */
+			      before the lanes see them; 0 means
+			      TB_COALESCE_MAX_PKTS */
 };
 
 struct tb_coalescer;

@@ -5,8 +5,6 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#define DEFAULT_MAX_PKTS 1024
-
 /* A packet held for ordering (TB_COALESCE_ORDER) until the lanes see it. */
 struct tbi_held {
 	const uint8_t *pkt;
@@ -25,7 +23,7 @@ struct tbi_order {
 	/* held[-1] is a zero key, so the run's last key is always there to
 	 * compare with: the largest key held, or zero. */
 	struct tbi_held *held, *side, *scratch;
-	uint32_t nheld, nside, cap;
+	uint32_t nheld, nside, max_pkts;
 };
 
 struct tb_coalescer {
@@ -78,9 +76,9 @@ struct tb_coalescer *tb_coalescer_create(struct tb_writer *w, struct tb_arena *a
 {
 	struct tb_coalescer *c;
 	unsigned flags = opts ? opts->flags : 0;
-	unsigned cap = opts && opts->max_pkts ? opts->max_pkts : DEFAULT_MAX_PKTS;
+	unsigned max_pkts = opts && opts->max_pkts ? opts->max_pkts : TB_COALESCE_MAX_PKTS;
 
-	if (!w || !w->write || !a || cap > (1u << 24)) {
+	if (!w || !w->write || !a || max_pkts > (1u << 24)) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -96,12 +94,12 @@ struct tb_coalescer *tb_coalescer_create(struct tb_writer *w, struct tb_arena *a
 	if (!(flags & TB_COALESCE_NO_UDP) && (w->caps & TB_CAP_USO) && w->write_gso)
 		c->lanes |= 1u << TB_LANE_UDP;
 	if (flags & TB_COALESCE_ORDER) {
-		c->order.cap = cap;
-		c->order.held = calloc(cap + 1, sizeof(struct tbi_held));
+		c->order.max_pkts = max_pkts;
+		c->order.held = calloc(max_pkts + 1, sizeof(struct tbi_held));
 		if (c->order.held)
 			c->order.held++;
-		c->order.side = calloc(cap, sizeof(struct tbi_held));
-		c->order.scratch = calloc(cap, sizeof(struct tbi_held));
+		c->order.side = calloc(max_pkts, sizeof(struct tbi_held));
+		c->order.scratch = calloc(max_pkts, sizeof(struct tbi_held));
 		if (!c->order.held || !c->order.side || !c->order.scratch) {
 			tb_coalescer_destroy(c);
 			errno = ENOMEM;
@@ -109,7 +107,7 @@ struct tb_coalescer *tb_coalescer_create(struct tb_writer *w, struct tb_arena *a
 		}
 	}
 	for (int i = 0; i < TB_LANE_COUNT; i++) {
-		if (tbi_lane_init(&c->lane[i], (enum tb_lane)i, cap)) {
+		if (tbi_lane_init(&c->lane[i], (enum tb_lane)i, max_pkts)) {
 			tb_coalescer_destroy(c);
 			errno = ENOMEM;
 			return NULL;
@@ -178,10 +176,10 @@ static TBI_INLINE int extend_hot(struct tb_coalescer *c, const uint8_t *pkt, siz
 	const uint8_t *seed, *l4;
 	uint32_t tot, payload;
 
-	if (!l || l->last == TBI_NONE || tbi_lane_full(l))
+	if (!l || l->recent == TBI_NONE || tbi_lane_full(l))
 		return 0;
-	s = &l->slots[l->last];
-	if (!tbi_slot_open(l, s) || len <= s->hdr_len)
+	s = &l->slots[l->recent];
+	if (!tbi_slot_is_open(l, s) || len <= s->hdr_len)
 		return 0;
 	seed = s->seed_data;
 	/* Ports first: a packet of another flow leaves after one load. */
@@ -207,8 +205,8 @@ static TBI_INLINE int extend_hot(struct tb_coalescer *c, const uint8_t *pkt, siz
 	c->st.pkts_in++;
 	c->st.bytes_in += len;
 	c->st.lane_pkts[l->id]++;
-	tbi_chain_grow(l, s, pkt, tot, payload, l->id == TB_LANE_TCP && (l4[13] & TBI_TCP_PSH),
-		       &c->st);
+	tbi_slot_grow(l, s, pkt, tot, payload, l->id == TB_LANE_TCP && (l4[13] & TBI_TCP_PSH),
+		      &c->st);
 	return 1;
 }
 
@@ -427,7 +425,7 @@ int tb_coalescer_commit_key(struct tb_coalescer *c, const void *pkt, size_t len,
 		return commit_unordered(c, pkt, len);
 	if (TBI_UNLIKELY(!pkt || len > UINT32_MAX))
 		return -EINVAL;
-	if (TBI_UNLIKELY(c->order.nheld + c->order.nside == c->order.cap))
+	if (TBI_UNLIKELY(c->order.nheld + c->order.nside == c->order.max_pkts))
 		return hold_full(c, pkt, len, epoch, counter);
 	return hold(c, pkt, len, epoch, counter);
 }

@@ -27,18 +27,18 @@ const uint8_t tbi_vary[2][2][TBI_HDR_SCRATCH] = {
 #undef F
 /* clang-format on */
 
-int tbi_lane_init(struct tbi_lane *l, enum tb_lane id, uint32_t cap)
+int tbi_lane_init(struct tbi_lane *l, enum tb_lane id, uint32_t max_pkts)
 {
 	uint32_t tsize = 16;
 
 	memset(l, 0, sizeof(*l));
 	l->id = id;
-	l->cap = cap;
-	while (tsize < 2 * cap) /* at most half full: short probes */
+	l->max_pkts = max_pkts;
+	while (tsize < 2 * max_pkts) /* at most half full: short probes */
 		tsize <<= 1;
-	l->slots = calloc(cap, sizeof(*l->slots));
-	l->refs = calloc(cap, sizeof(*l->refs));
-	l->iov = calloc(cap, sizeof(*l->iov));
+	l->slots = calloc(max_pkts, sizeof(*l->slots));
+	l->refs = calloc(max_pkts, sizeof(*l->refs));
+	l->iov = calloc(max_pkts, sizeof(*l->iov));
 	l->tab = calloc(tsize, sizeof(*l->tab));
 	if (!l->slots || !l->refs || !l->iov || !l->tab) {
 		tbi_lane_free(l);
@@ -46,7 +46,7 @@ int tbi_lane_init(struct tbi_lane *l, enum tb_lane id, uint32_t cap)
 	}
 	l->mask = tsize - 1;
 	l->gen = 1;
-	l->last = TBI_NONE;
+	l->recent = TBI_NONE;
 	if (id == TB_LANE_TCP) {
 		l->csum_offset = 16;
 		l->gso_v4 = TB_GSO_TCPV4;
@@ -91,13 +91,13 @@ enum tb_why tbi_ip_mergeable(const struct tbi_slot *s, const struct tbi_pkt *p)
 		 * what it would give back unchanged. */
 		if (!(a[6] & 0x40) && (uint16_t)(tbi_get16(a + 4) + s->nseg) != tbi_get16(b + 4))
 			return TB_WHY_IP_ID;
-		return TB_WHY_COUNT;
+		return TBI_MERGEABLE;
 	}
 	if ((a[0] ^ b[0]) || ((a[1] ^ b[1]) & 0xf0)) /* version, traffic class */
 		return TB_WHY_TOS;
 	if (((a[1] ^ b[1]) & 0x0f) || a[2] != b[2] || a[3] != b[3] || a[7] != b[7])
 		return TB_WHY_HDR; /* flow label, hop limit */
-	return TB_WHY_COUNT;
+	return TBI_MERGEABLE;
 }
 
 static void count_write(struct tbi_ctx *ctx, int rc, size_t len)
@@ -119,7 +119,7 @@ static void write_plain(struct tbi_ctx *ctx, const struct tbi_ref *r)
 
 /* Copies the seed's headers into the slot's scratch and patches them for the
  * whole superpacket: the caller's packets stay intact for the fallback. */
-static void seal_headers(const struct tbi_lane *l, struct tbi_slot *s, uint8_t proto)
+static void patch_headers(const struct tbi_lane *l, struct tbi_slot *s, uint8_t proto)
 {
 	uint8_t *h = s->scratch;
 	uint8_t *l4 = h + s->ip_len;
@@ -153,8 +153,8 @@ static void write_chain(struct tbi_lane *l, struct tbi_slot *s, struct tbi_ctx *
 	unsigned n = 0;
 	int rc;
 
-	seal_headers(l, s, proto);
-	for (uint32_t r = s->first; r != TBI_NONE; r = l->refs[r].next) {
+	patch_headers(l, s, proto);
+	for (uint32_t r = s->head; r != TBI_NONE; r = l->refs[r].next) {
 		iov[n].iov_base = (void *)(l->refs[r].data + s->hdr_len);
 		iov[n].iov_len = l->refs[r].len - s->hdr_len;
 		n++;
@@ -181,7 +181,7 @@ static void write_chain(struct tbi_lane *l, struct tbi_slot *s, struct tbi_ctx *
 	/* Nothing lost: the originals are intact, send them one by one. */
 	ctx->st->write_errors++;
 	ctx->st->fallbacks++;
-	for (uint32_t r = s->first; r != TBI_NONE; r = l->refs[r].next)
+	for (uint32_t r = s->head; r != TBI_NONE; r = l->refs[r].next)
 		write_plain(ctx, &l->refs[r]);
 }
 
@@ -191,10 +191,10 @@ void tbi_lane_emit(struct tbi_lane *l, struct tbi_ctx *ctx, enum tb_why why)
 
 	for (uint32_t i = 0; i < l->nslots; i++) {
 		struct tbi_slot *s = &l->slots[i];
-		if (tbi_slot_open(l, s))
+		if (tbi_slot_is_open(l, s))
 			ctx->st->why[why]++;
 		if (s->nseg == 1) {
-			write_plain(ctx, &l->refs[s->first]);
+			write_plain(ctx, &l->refs[s->head]);
 		} else {
 			write_chain(l, s, ctx, iov);
 			iov += s->nseg;
@@ -202,7 +202,7 @@ void tbi_lane_emit(struct tbi_lane *l, struct tbi_ctx *ctx, enum tb_why why)
 	}
 	l->nslots = 0;
 	l->nrefs = 0;
-	l->last = TBI_NONE;
+	l->recent = TBI_NONE;
 	l->epoch++;
 	if (++l->gen == 0) { /* after 2^32 bursts: really clear, once */
 		memset(l->tab, 0, (size_t)(l->mask + 1) * sizeof(*l->tab));

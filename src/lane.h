@@ -11,6 +11,9 @@
 
 #include "internal.h"
 
+/* A merge verdict: no reason stops the packet from joining the chain. */
+#define TBI_MERGEABLE TB_WHY_COUNT
+
 struct tbi_flow_key {
 	uint64_t w[5]; /* addresses (v4 packed into w[0]), ports and version in w[4] */
 };
@@ -24,7 +27,7 @@ struct tbi_ref {
 struct tbi_slot {
 	const uint8_t *seed_data; /* the first packet: its headers are the chain's */
 	const uint8_t *vary;	  /* header bytes that may differ in a segment */
-	uint32_t first, last;	  /* refs */
+	uint32_t head, tail;	  /* the chain's first and last refs */
 	uint32_t bytes;		  /* superpacket bytes so far, headers included */
 	uint32_t next_seq;	  /* TCP: sequence number the next segment must carry */
 	uint32_t epoch;		  /* open only while it equals the lane's epoch */
@@ -47,7 +50,7 @@ struct tbi_fent {
 
 struct tbi_lane {
 	enum tb_lane id;
-	uint32_t cap; /* refs and slots */
+	uint32_t max_pkts; /* refs and slots: the coalescer's max_pkts */
 	struct tbi_slot *slots;
 	uint32_t nslots;
 	struct tbi_ref *refs;
@@ -57,7 +60,7 @@ struct tbi_lane {
 	uint32_t mask;
 	uint32_t gen;
 	uint32_t epoch;
-	uint32_t last; /* slot touched last: traffic comes in same-flow runs */
+	uint32_t recent; /* slot touched last: traffic comes in same-flow runs */
 	uint16_t csum_offset;
 	uint8_t gso_v4, gso_v6;
 };
@@ -68,11 +71,11 @@ struct tbi_ctx {
 	int err; /* first error */
 };
 
-int tbi_lane_init(struct tbi_lane *l, enum tb_lane id, uint32_t cap);
+int tbi_lane_init(struct tbi_lane *l, enum tb_lane id, uint32_t max_pkts);
 void tbi_lane_free(struct tbi_lane *l);
 static inline int tbi_lane_full(const struct tbi_lane *l)
 {
-	return l->nrefs == l->cap;
+	return l->nrefs == l->max_pkts;
 }
 
 /* A packet's flow as the lane's table knows it. */
@@ -97,7 +100,8 @@ struct tbi_flow {
 	uint32_t fent; /* the flow's table entry, or the free one it would take */
 };
 
-static inline void tbi_lane_close(struct tbi_slot *s, enum tb_why why, struct tb_stats *st)
+/* Ends s's chain: nothing joins it after this; why is counted. */
+static inline void tbi_slot_seal(struct tbi_slot *s, enum tb_why why, struct tb_stats *st)
 {
 	s->open = 0;
 	st->why[why]++;
@@ -110,18 +114,20 @@ static inline void tbi_lane_seal_all(struct tbi_lane *l)
 {
 	l->epoch++;
 }
-static inline void tbi_chain_check_end(struct tbi_slot *s, uint32_t payload, int psh,
-				       struct tb_stats *st)
+/* Seals s after the segment just appended where the chain has to end: a
+ * short segment, PSH (TCP), the segment cap. */
+static inline void tbi_slot_seal_if_done(struct tbi_slot *s, uint32_t payload, int psh,
+					 struct tb_stats *st)
 {
 	if (payload < s->seg_size)
-		tbi_lane_close(s, TB_WHY_SHORT, st);
+		tbi_slot_seal(s, TB_WHY_SHORT, st);
 	else if (psh)
-		tbi_lane_close(s, TB_WHY_PSH, st);
+		tbi_slot_seal(s, TB_WHY_PSH, st);
 	else if (s->nseg == TBI_MAX_SEGS)
-		tbi_lane_close(s, TB_WHY_SEG_CAP, st);
+		tbi_slot_seal(s, TB_WHY_SEG_CAP, st);
 }
 
-static inline int tbi_slot_open(const struct tbi_lane *l, const struct tbi_slot *s)
+static inline int tbi_slot_is_open(const struct tbi_lane *l, const struct tbi_slot *s)
 {
 	return s->open && s->epoch == l->epoch;
 }
@@ -290,12 +296,12 @@ static TBI_INLINE struct tbi_slot *tbi_lane_lookup(struct tbi_lane *l, const str
 	struct tbi_slot *s;
 	uint32_t i;
 
-	if (l->last != TBI_NONE) {
-		s = &l->slots[l->last];
+	if (l->recent != TBI_NONE) {
+		s = &l->slots[l->recent];
 		if (s->fent != TBI_NONE && tbi_same_flow(s, p)) {
 			f->fent = s->fent;
 			f->hash = l->tab[s->fent].hash;
-			return tbi_slot_open(l, s) ? s : NULL;
+			return tbi_slot_is_open(l, s) ? s : NULL;
 		}
 	}
 	f->hash = tbi_flow_hash_pkt(p);
@@ -307,9 +313,9 @@ static TBI_INLINE struct tbi_slot *tbi_lane_lookup(struct tbi_lane *l, const str
 		}
 		if (e->hash == f->hash && tbi_same_flow(&l->slots[e->slot], p)) {
 			f->fent = i;
-			l->last = e->slot;
+			l->recent = e->slot;
 			s = &l->slots[e->slot];
-			return tbi_slot_open(l, s) ? s : NULL;
+			return tbi_slot_is_open(l, s) ? s : NULL;
 		}
 	}
 }
@@ -331,7 +337,7 @@ static TBI_INLINE struct tbi_slot *tbi_new_slot(struct tbi_lane *l, const uint8_
 	struct tbi_slot *s = &l->slots[n];
 
 	s->seed_data = data;
-	s->first = s->last = tbi_add_ref(l, data, len);
+	s->head = s->tail = tbi_add_ref(l, data, len);
 	s->nseg = 1;
 	s->bytes = len;
 	s->open = 0;
@@ -358,7 +364,7 @@ static TBI_INLINE struct tbi_slot *tbi_lane_seed(struct tbi_lane *l, const struc
 	e->gen = l->gen;
 	e->hash = f->hash;
 	e->slot = n;
-	l->last = n;
+	l->recent = n;
 	return s;
 }
 
@@ -368,26 +374,25 @@ static TBI_INLINE void tbi_lane_verbatim(struct tbi_lane *l, const uint8_t *data
 	tbi_new_slot(l, data, (uint32_t)len);
 }
 
-/* Appends a segment to s and closes the chain where it has to end: after a
- * short segment, after PSH (TCP), at the segment cap. */
-static TBI_INLINE void tbi_chain_grow(struct tbi_lane *l, struct tbi_slot *s, const uint8_t *data,
-				      uint32_t len, uint32_t payload, int psh, struct tb_stats *st)
+/* Appends a segment to s's chain, then seals it where it has to end. */
+static TBI_INLINE void tbi_slot_grow(struct tbi_lane *l, struct tbi_slot *s, const uint8_t *data,
+				     uint32_t len, uint32_t payload, int psh, struct tb_stats *st)
 {
 	uint32_t r = l->nrefs++;
 
 	l->refs[r].data = data;
 	l->refs[r].len = len;
 	l->refs[r].next = TBI_NONE;
-	l->refs[s->last].next = r;
-	s->last = r;
+	l->refs[s->tail].next = r;
+	s->tail = r;
 	s->nseg++;
 	s->bytes += payload;
 	s->next_seq += payload;
 	s->psh |= (uint8_t)psh;
-	tbi_chain_check_end(s, payload, psh, st);
+	tbi_slot_seal_if_done(s, payload, psh, st);
 }
 
-/* The IP-level merge rules both lanes share: TB_WHY_COUNT when they hold. */
+/* The IP-level merge rules both lanes share: TBI_MERGEABLE when they hold. */
 enum tb_why tbi_ip_mergeable(const struct tbi_slot *s, const struct tbi_pkt *p);
 
 /* Writes every slot in order and empties the lane; open chains count why. */

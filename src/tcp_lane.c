@@ -9,7 +9,7 @@ static enum tb_why tcp_mergeable(const struct tbi_slot *s, const struct tbi_pkt 
 	const uint8_t *a = s->seed_data + s->ip_len, *b = p->data + p->ip_len;
 	enum tb_why why = tbi_ip_mergeable(s, p);
 
-	if (why != TB_WHY_COUNT)
+	if (why != TBI_MERGEABLE)
 		return why;
 	if ((a[13] ^ b[13]) & TBI_TCP_ECE)
 		return TB_WHY_ECE;
@@ -24,7 +24,7 @@ static enum tb_why tcp_mergeable(const struct tbi_slot *s, const struct tbi_pkt 
 		return TB_WHY_SIZE;
 	if (s->bytes + p->payload > TBI_MAX_SUPER)
 		return TB_WHY_BYTE_CAP;
-	return TB_WHY_COUNT;
+	return TBI_MERGEABLE;
 }
 
 void tbi_tcp_commit(struct tbi_lane *l, const struct tbi_pkt *p, struct tb_stats *st)
@@ -48,14 +48,14 @@ void tbi_tcp_commit(struct tbi_lane *l, const struct tbi_pkt *p, struct tb_stats
 	}
 	if (s) {
 		enum tb_why why = tcp_mergeable(s, p);
-		if (why == TB_WHY_COUNT) {
-			tbi_chain_grow(l, s, p->data, p->len, p->payload, psh, st);
+		if (why == TBI_MERGEABLE) {
+			tbi_slot_grow(l, s, p->data, p->len, p->payload, psh, st);
 			return;
 		}
-		tbi_lane_close(s, why, st);
+		tbi_slot_seal(s, why, st);
 	}
 	s = tbi_lane_seed(l, p, &f);
 	s->next_seq = tbi_get32(p->data + p->ip_len + 4) + p->payload;
 	s->psh = (uint8_t)psh;
-	tbi_chain_check_end(s, p->payload, psh, st);
+	tbi_slot_seal_if_done(s, p->payload, psh, st);
 }

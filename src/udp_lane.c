@@ -19,15 +19,15 @@ void tbi_udp_commit(struct tbi_lane *l, const struct tbi_pkt *p, struct tb_stats
 	}
 	if (s) {
 		enum tb_why why = tbi_ip_mergeable(s, p);
-		if (why == TB_WHY_COUNT && p->payload > s->seg_size)
+		if (why == TBI_MERGEABLE && p->payload > s->seg_size)
 			why = TB_WHY_SIZE;
-		if (why == TB_WHY_COUNT && s->bytes + p->payload > TBI_MAX_SUPER)
+		if (why == TBI_MERGEABLE && s->bytes + p->payload > TBI_MAX_SUPER)
 			why = TB_WHY_BYTE_CAP;
-		if (why == TB_WHY_COUNT) {
-			tbi_chain_grow(l, s, p->data, p->len, p->payload, 0, st);
+		if (why == TBI_MERGEABLE) {
+			tbi_slot_grow(l, s, p->data, p->len, p->payload, 0, st);
 			return;
 		}
-		tbi_lane_close(s, why, st);
+		tbi_slot_seal(s, why, st);
 	}
 	tbi_lane_seed(l, p, &f);
 }

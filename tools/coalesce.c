@@ -13,7 +13,6 @@
 
 #define DEFAULT_BATCH 64
 #define MAX_BATCH     65536
-#define LANE_SLOTS    1024 /* the coalescer's default; bigger bursts need more */
 
 struct opts {
 	unsigned batch;
@@ -306,7 +305,7 @@ static void print_text(FILE *f, const struct result *r)
 	if (r->o->flags & TB_COALESCE_ORDER)
 		fprintf(f, "order restored   %llu packets arrived displaced\n",
 			(unsigned long long)st->displaced);
-	fprintf(f, "runs broke by   ");
+	fprintf(f, "chains sealed by");
 	if (!n)
 		fprintf(f, " -");
 	for (unsigned i = 0; i < n; i++)
@@ -441,11 +440,12 @@ int cmd_coalesce(int argc, char **argv)
 		w = tb_pcap_writer_writer(pw);
 	}
 	arena = tb_arena_create(0);
-	c = arena ? tb_coalescer_create(w, arena,
-					&(struct tb_coalescer_opts){
-						.flags = o.flags,
-						.max_pkts = o.batch > LANE_SLOTS ? o.batch : 0,
-					})
+	c = arena ? tb_coalescer_create(
+			    w, arena,
+			    &(struct tb_coalescer_opts){
+				    .flags = o.flags,
+				    .max_pkts = o.batch > TB_COALESCE_MAX_PKTS ? o.batch : 0,
+			    })
 		  : NULL;
 	if (!c) {
 		fprintf(stderr, "tunbatch coalesce: %s\n", strerror(errno ? errno : ENOMEM));
