@@ -8,6 +8,8 @@
  */
 #include "internal.h"
 
+#include <errno.h>
+
 static inline uint64_t lo32(uint64_t x)
 {
 	return x & 0xffffffffu;
@@ -130,4 +132,48 @@ int tbi_verify_csum(const struct tbi_pkt *p)
 	sum = tbi_pseudo_sum(ip, p->version, p->proto, l4len);
 	sum = tb_csum_partial(ip + p->ip_len, l4len, sum);
 	return tb_csum_fold(sum) == 0xffff;
+}
+
+/* Whether the checksum at csum_start is a UDP one, where 0 means "none". */
+static int csum_is_udp(const uint8_t *pkt, size_t len, size_t csum_start, size_t csum_offset)
+{
+	size_t off;
+	uint8_t nh = 0;
+
+	if (csum_offset != TBI_UDP_CSUM_OFF || len < 20)
+		return 0;
+	if (pkt[0] >> 4 == 4)
+		return pkt[9] == TBI_PROTO_UDP && (size_t)(pkt[0] & 0x0f) * 4 == csum_start;
+	if (pkt[0] >> 4 != 6 || len < 40)
+		return 0;
+	off = tbi_ipv6_walk(pkt, len, &nh);
+	return nh == TBI_PROTO_UDP && off == csum_start;
+}
+
+/* The finished checksum of pkt[start..len), whose field holds the
+ * pseudo-header sum. */
+uint16_t tbi_csum_finish_value(const uint8_t *pkt, size_t len, size_t start, size_t offset)
+{
+	uint16_t c = (uint16_t)~tb_csum_fold(tb_csum_partial(pkt + start, len - start, 0));
+
+	if (c == 0 && csum_is_udp(pkt, len, start, offset))
+		c = 0xffff;
+	return c;
+}
+
+int tb_csum_finish(const struct tb_vnet_hdr *vh, uint8_t *pkt, size_t len)
+{
+	size_t field;
+	uint16_t c;
+
+	if (!vh || (!pkt && len))
+		return -EINVAL;
+	if (!(vh->flags & TB_VNET_F_NEEDS_CSUM))
+		return 0;
+	field = (size_t)vh->csum_start + vh->csum_offset;
+	if (vh->csum_start >= len || field + 2 > len)
+		return -EINVAL;
+	c = tbi_csum_finish_value(pkt, len, vh->csum_start, vh->csum_offset);
+	memcpy(pkt + field, &c, 2);
+	return 0;
 }

@@ -109,6 +109,36 @@ static inline void *tbi_arena_take(struct tbi_chunk *ch, size_t size)
 
 enum tbi_kind tbi_parse(const uint8_t *data, size_t len, struct tbi_pkt *p);
 
+/* IPv6 extension headers walked to find a packet's terminal protocol. */
+#define TBI_IPV6_MAX_EXT 8
+
+/*
+ * Walks the IPv6 extension headers that start at byte 40 and end before
+ * end. Returns the offset of the terminal protocol's header and stores that
+ * protocol, or returns 0 when the chain is longer than TBI_IPV6_MAX_EXT or
+ * runs past end: the terminal protocol is then unknown.
+ */
+unsigned tbi_ipv6_walk(const uint8_t *data, size_t end, uint8_t *proto);
+
+/* Checksum fields, from the start of the TCP and UDP headers. */
+#define TBI_TCP_CSUM_OFF 16
+#define TBI_UDP_CSUM_OFF 6
+
+/* What validation found out about the packet's headers. */
+struct tbi_hdrs {
+	uint8_t version;
+	uint8_t proto;	  /* IPv4 protocol or IPv6 next header */
+	uint16_t ip_len;  /* IP header bytes */
+	uint16_t hdr_len; /* IP + TCP/UDP header bytes, 0 when not parsed */
+};
+
+/* tb_vnet_validate's checks, with what they found out in h. */
+enum tb_vnet_err tbi_vnet_check(const struct tb_vnet_hdr *vh, const uint8_t *pkt, size_t len,
+				struct tbi_hdrs *h);
+/* The finished checksum of pkt[start..len), whose field at start + offset
+ * holds the pseudo-header sum (a UDP checksum of 0 becomes 0xFFFF). */
+uint16_t tbi_csum_finish_value(const uint8_t *pkt, size_t len, size_t start, size_t offset);
+
 /*
  * tbi_parse with the shape nearly all traffic has inline: a well-formed
  * TCP or UDP packet in IPv4 without options or fragmentation. Everything

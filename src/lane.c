@@ -48,11 +48,11 @@ int tbi_lane_init(struct tbi_lane *l, enum tb_lane id, uint32_t max_pkts)
 	l->gen = 1;
 	l->recent = TBI_NONE;
 	if (id == TB_LANE_TCP) {
-		l->csum_offset = 16;
+		l->csum_offset = TBI_TCP_CSUM_OFF;
 		l->gso_v4 = TB_GSO_TCPV4;
 		l->gso_v6 = TB_GSO_TCPV6;
 	} else {
-		l->csum_offset = 6;
+		l->csum_offset = TBI_UDP_CSUM_OFF;
 		l->gso_v4 = l->gso_v6 = TB_GSO_UDP_L4;
 	}
 	return 0;

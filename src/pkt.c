@@ -32,16 +32,7 @@ static enum tbi_kind parse_l4(struct tbi_pkt *p)
 	return TBI_KIND_L4;
 }
 
-/* IPv6 extension headers walked to find a packet's terminal protocol. */
-#define IPV6_MAX_EXT 8
-
-/*
- * Walks the extension headers that start at byte 40 and end before end.
- * Returns the offset of the terminal protocol's header and stores that
- * protocol, or returns 0 when the chain is too long or runs past end: the
- * terminal protocol is then unknown.
- */
-static unsigned ipv6_walk(const uint8_t *data, size_t end, uint8_t *proto)
+unsigned tbi_ipv6_walk(const uint8_t *data, size_t end, uint8_t *proto)
 {
 	unsigned off = 40, n = 0, hl;
 	uint8_t nh = data[6];
@@ -58,7 +49,7 @@ static unsigned ipv6_walk(const uint8_t *data, size_t end, uint8_t *proto)
 			*proto = nh;
 			return off;
 		}
-		if (n++ == IPV6_MAX_EXT || end < off + 8)
+		if (n++ == TBI_IPV6_MAX_EXT || end < off + 8)
 			return 0;
 		if (nh == 44)
 			hl = 8;
@@ -104,7 +95,7 @@ enum tbi_kind tbi_parse(const uint8_t *data, size_t len, struct tbi_pkt *p)
 		if (len < 40)
 			return TBI_KIND_OTHER;
 		plen = tbi_get16(data + 4);
-		off = ipv6_walk(data, plen && 40 + plen <= len ? 40 + plen : len, &p->proto);
+		off = tbi_ipv6_walk(data, plen && 40 + plen <= len ? 40 + plen : len, &p->proto);
 		if (!off || (p->proto != TBI_PROTO_TCP && p->proto != TBI_PROTO_UDP))
 			return TBI_KIND_OTHER;
 		if (plen == 0 || 40 + plen > len)

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The Linux TUN device: open or attach, negotiate offloads, write packets
- * and superpackets, read and validate what the kernel hands over.
+ * The Linux TUN device: open or attach, negotiate offloads, wake. Its
+ * writer is in tun_writer.c, its reader in tun_reader.c.
  */
-#include "internal.h"
+#include "tun.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -51,27 +51,6 @@
 
 #define TB_TUN_USO   (TB_TUN_USO4 | TB_TUN_USO6)
 #define TB_TUN_KNOWN (TB_TUN_ALL | TB_TUN_TSO_ECN)
-/* Payload iovecs a superpacket may bring; the coalescer's cap is far below. */
-#define WRITER_IOV 1024
-
-struct tun_writer {
-	struct tb_writer w; /* first: container_of is a cast */
-	struct tb_tun *t;
-	int fd;
-	struct iovec iov[WRITER_IOV];
-};
-
-struct tb_tun {
-	char name[IFNAMSIZ];
-	unsigned nq;
-	int *fds;
-	struct tun_writer **writers;
-	int wake_fd;
-	int attached; /* the fd is the caller's */
-	int vnet;
-	unsigned offloads;
-	unsigned caps;
-};
 
 static unsigned to_kernel(unsigned o)
 {
@@ -141,9 +120,6 @@ static int set_nonblock(int fd)
 	return 0;
 }
 
-static int tun_writer_write(struct tb_writer *w, const void *pkt, size_t len);
-static int tun_writer_write_gso(struct tb_writer *w, const struct tb_superpacket *sp);
-
 static struct tb_tun *tun_alloc(unsigned nq)
 {
 	struct tb_tun *t = calloc(1, sizeof(*t));
@@ -165,23 +141,6 @@ static struct tb_tun *tun_alloc(unsigned nq)
 fail:
 	tb_tun_close(t);
 	return NULL;
-}
-
-/* Writers come last: every field they read is settled by then. */
-static int make_writers(struct tb_tun *t)
-{
-	for (unsigned i = 0; i < t->nq; i++) {
-		struct tun_writer *tw = calloc(1, sizeof(*tw));
-		if (!tw)
-			return -ENOMEM;
-		tw->w.write = tun_writer_write;
-		tw->w.write_gso = tun_writer_write_gso;
-		tw->w.caps = t->caps;
-		tw->t = t;
-		tw->fd = t->fds[i];
-		t->writers[i] = tw;
-	}
-	return 0;
 }
 
 static void set_err(int *err, int e)
@@ -229,7 +188,7 @@ static int setup_vnet(struct tb_tun *t, int fd, unsigned want)
 static struct tb_tun *finish(struct tb_tun *t, int e, int *err)
 {
 	if (!e)
-		e = make_writers(t);
+		e = tbi_tun_make_writers(t);
 	set_err(err, e);
 	if (e) {
 		tb_tun_close(t);
@@ -369,229 +328,4 @@ unsigned tb_tun_caps(const struct tb_tun *t)
 void tb_tun_wake(struct tb_tun *t)
 {
 	tbi_wake(t->wake_fd);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Writer                                                                   */
-/* ------------------------------------------------------------------------ */
-
-struct tb_writer *tb_tun_writer(struct tb_tun *t, unsigned queue)
-{
-	return queue < t->nq ? &t->writers[queue]->w : NULL;
-}
-
-/* Waits until fd takes a write; -ESHUTDOWN when the device is woken. */
-static int wait_writable(const struct tb_tun *t, int fd)
-{
-	int r = tbi_poll_wake(fd, POLLOUT, t->wake_fd, -1);
-
-	if (r < 0)
-		return r;
-	if (r & (POLLERR | POLLNVAL))
-		return -EIO;
-	return 0; /* POLLOUT, or POLLHUP which the write reports */
-}
-
-static int send_iov(struct tun_writer *tw, const struct iovec *iov, int n, size_t len)
-{
-	for (;;) {
-		ssize_t r = writev(tw->fd, iov, n);
-		if (r >= 0)
-			return (size_t)r == len ? 0 : -EIO; /* TUN takes a packet whole */
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return -errno;
-		int e = wait_writable(tw->t, tw->fd);
-		if (e)
-			return e;
-	}
-}
-
-static int tun_writer_write(struct tb_writer *w, const void *pkt, size_t len)
-{
-	struct tun_writer *tw = (struct tun_writer *)w;
-	static const uint8_t zero[TB_VNET_HDR_LEN];
-	struct iovec iov[2];
-	int n = 0;
-
-	if (tw->t->vnet)
-		iov[n++] = (struct iovec){(void *)zero, TB_VNET_HDR_LEN};
-	iov[n++] = (struct iovec){(void *)pkt, len};
-	return send_iov(tw, iov, n, (tw->t->vnet ? TB_VNET_HDR_LEN : 0) + len);
-}
-
-static int tun_writer_write_gso(struct tb_writer *w, const struct tb_superpacket *sp)
-{
-	struct tun_writer *tw = (struct tun_writer *)w;
-	uint8_t vh[TB_VNET_HDR_LEN];
-	size_t len = sp->vnet.hdr_len;
-
-	/* Without virtio headers there is no way to say what it is. */
-	if (!tw->t->vnet)
-		return -EOPNOTSUPP;
-	if (sp->n_payload > WRITER_IOV - 2)
-		return -EMSGSIZE;
-	tb_vnet_encode(&sp->vnet, vh);
-	tw->iov[0] = (struct iovec){vh, TB_VNET_HDR_LEN};
-	tw->iov[1] = (struct iovec){(void *)sp->hdr, sp->vnet.hdr_len};
-	for (unsigned i = 0; i < sp->n_payload; i++) {
-		tw->iov[2 + i] = sp->payload[i];
-		len += sp->payload[i].iov_len;
-	}
-	if (len != sp->len)
-		return -EINVAL;
-	return send_iov(tw, tw->iov, (int)sp->n_payload + 2, TB_VNET_HDR_LEN + len);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Reader                                                                   */
-/* ------------------------------------------------------------------------ */
-
-/* A TUN packet is at most 64 KiB (the device's GSO size limit). */
-#define READ_ROOM	 ((size_t)65536 + 64)
-#define READ_DEFAULT_BUF ((size_t)1 << 20)
-#define READ_DEFAULT_MAX 64
-
-struct tb_tun_reader {
-	struct tb_tun *t;
-	int fd;
-	unsigned max_pkts;
-	size_t size;
-	uint8_t *buf;
-	struct tb_tun_pkt *pkts;
-	struct tb_tun_reader_stats st;
-};
-
-struct tb_tun_reader *tb_tun_reader_create(struct tb_tun *t, unsigned queue,
-					   const struct tb_tun_reader_opts *opts)
-{
-	struct tb_tun_reader *r;
-
-	if (!t || queue >= t->nq) {
-		errno = EINVAL;
-		return NULL;
-	}
-	r = calloc(1, sizeof(*r));
-	if (!r)
-		return NULL;
-	r->t = t;
-	r->fd = t->fds[queue];
-	r->size = opts && opts->buf_size ? opts->buf_size : READ_DEFAULT_BUF;
-	if (r->size < READ_ROOM)
-		r->size = READ_ROOM;
-	r->max_pkts = opts && opts->max_pkts ? opts->max_pkts : READ_DEFAULT_MAX;
-	r->buf = malloc(r->size);
-	r->pkts = calloc(r->max_pkts, sizeof(*r->pkts));
-	if (!r->buf || !r->pkts) {
-		tb_tun_reader_destroy(r);
-		return NULL;
-	}
-	return r;
-}
-
-void tb_tun_reader_destroy(struct tb_tun_reader *r)
-{
-	if (!r)
-		return;
-	free(r->buf);
-	free(r->pkts);
-	free(r);
-}
-
-void tb_tun_reader_stats(const struct tb_tun_reader *r, struct tb_tun_reader_stats *out)
-{
-	*out = r->st;
-}
-
-/* Checks one packet just read; 1 when it is delivered. */
-static int accept_pkt(struct tb_tun_reader *r, struct tb_tun_pkt *p, const uint8_t *vh_raw,
-		      size_t got, size_t room)
-{
-	size_t hl = r->t->vnet ? TB_VNET_HDR_LEN : 0;
-	enum tb_vnet_err e;
-
-	r->st.reads++;
-	if (got < hl) {
-		r->st.short_reads++;
-		r->st.dropped++;
-		return 0;
-	}
-	p->len = got - hl;
-	if (p->len >= room) {
-		r->st.oversize++;
-		r->st.dropped++;
-		return 0;
-	}
-	memset(&p->vnet, 0, sizeof(p->vnet));
-	if (hl) {
-		tb_vnet_decode(vh_raw, &p->vnet);
-		e = tb_vnet_validate(&p->vnet, p->data, p->len);
-		if (e != TB_VNET_OK) {
-			r->st.bad[(unsigned)e < TB_VNET_E_COUNT ? e : 0]++;
-			r->st.dropped++;
-			return 0;
-		}
-	}
-	r->st.pkts++;
-	r->st.bytes += p->len;
-	if (p->vnet.flags & TB_VNET_F_NEEDS_CSUM)
-		r->st.csum_partial++;
-	if (p->vnet.gso_type != TB_GSO_NONE) {
-		size_t pay = p->len - p->vnet.hdr_len;
-		r->st.superpackets++;
-		r->st.segments += (pay + p->vnet.gso_size - 1) / p->vnet.gso_size;
-	}
-	return 1;
-}
-
-int tb_tun_read(struct tb_tun_reader *r, int timeout_ms, const struct tb_tun_pkt **pkts)
-{
-	uint8_t vh_raw[TB_VNET_HDR_LEN];
-	struct iovec iov[2];
-	size_t used = 0;
-	unsigned n = 0;
-	int rc;
-
-	*pkts = r->pkts;
-	rc = tbi_poll_wake(r->fd, POLLIN, r->t->wake_fd, timeout_ms);
-	if (rc < 0 && rc != -ESHUTDOWN)
-		return rc;
-	r->st.polls++;
-	if (rc <= 0)
-		return rc; /* woken, or out of time */
-	if (rc & POLLNVAL)
-		return -EBADF;
-	while (n < r->max_pkts && r->size - used >= READ_ROOM) {
-		struct tb_tun_pkt *p = &r->pkts[n];
-		size_t room = r->size - used;
-		int cnt = 0;
-		ssize_t got;
-
-		p->data = r->buf + used;
-		if (r->t->vnet)
-			iov[cnt++] = (struct iovec){vh_raw, TB_VNET_HDR_LEN};
-		iov[cnt++] = (struct iovec){p->data, room};
-		got = readv(r->fd, iov, cnt);
-		if (got < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			r->st.errors++;
-			if (n)
-				break; /* deliver these; the error comes back next time */
-			return -errno;
-		}
-		if (got == 0) {
-			if (n)
-				break;
-			return -EPIPE; /* the peer of a socket or pipe is gone */
-		}
-		if (!accept_pkt(r, p, vh_raw, (size_t)got, room))
-			continue;
-		used += (p->len + 15) & ~(size_t)15; /* keep packets 16-byte aligned */
-		n++;
-	}
-	return (int)n;
 }
