@@ -9,8 +9,8 @@
  * complete), else "refused": the write failed, nothing came out, or
  * something else did. That verdict must be what the oracle's kernel rules
  * say (rc_rules with RC_KERNEL). The oracle's own rules (RC_OURS) are
- * printed beside, and rc_vnet_ok must agree with the kernel on the edges of
- * its own rules.
+ * printed beside. On the edges of rc_vnet_ok's rules it must agree with the
+ * kernel too, but for the three it refuses by choice (V_OURS).
  */
 #define _GNU_SOURCE
 #include "nsutil.h"
@@ -99,7 +99,7 @@ static void make(struct sp *p, struct tu_spec s, uint32_t pay, uint16_t g)
 	seed(p);
 }
 
-/* Total size of a superpacket of s's flow and its payload for n bytes. */
+/* The payload that makes a packet of s's flow total bytes long. */
 static uint32_t pay_for(struct tu_spec s, size_t total)
 {
 	return (uint32_t)(total - (tu_spec_len(&s) - s.len));
