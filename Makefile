@@ -7,7 +7,7 @@ CMAKE_FLAGS ?=
 BUILD_DEPS = cmake make gcc pkg-config libcmocka-dev libpcap-dev
 TEST_DEPS = $(BUILD_DEPS) iproute2 ethtool clang libclang-rt-14-dev iperf3 tcpdump python3 clang-format
 
-.PHONY: all deps test demo bench fuzz fuzz-build fuzz-regress memcheck install clean format
+.PHONY: all deps test demo bench fuzz fuzz-build fuzz-regress fuzz-coverage memcheck install clean format
 
 all: deps
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS)
@@ -51,6 +51,16 @@ fuzz-build:
 fuzz: fuzz-build
 	fuzz/run.sh build-fuzz $(FUZZ_TIME) $(FUZZ_TARGETS)
 
+# Line and branch coverage of src/ by every corpus: clang source-based coverage,
+# reported by llvm-cov (Debian's llvm-14).
+COV_DEPS = $(FUZZ_DEPS) llvm-14
+
+fuzz-coverage:
+	@scripts/deps.sh $(COV_DEPS)
+	cmake -S . -B build-cov -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DTB_FUZZ=ON -DTB_FUZZ_COVERAGE=ON -DTB_TESTS=OFF $(CMAKE_FLAGS)
+	cmake --build build-cov -j$(JOBS) --target fuzz_targets
+	fuzz/coverage.sh build-cov
+
 # Every target over its corpus (part of make test); in CI (CI=true) each also fuzzes 30 s.
 fuzz-regress: fuzz-build
 	fuzz/run.sh build-fuzz regress
@@ -70,4 +80,4 @@ format:
 	clang-format -i include/*.h src/*.c src/*.h tools/*.c tools/*.h tests/*.c tests/*.h bench/*.c bench/*.h fuzz/*.c fuzz/*.h examples/*.c 2>/dev/null || true
 
 clean:
-	rm -rf build build-test build-bench build-fuzz build-memcheck
+	rm -rf build build-test build-bench build-fuzz build-memcheck build-cov

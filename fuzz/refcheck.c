@@ -166,117 +166,204 @@ int rc_csum_ok(const uint8_t *pkt, const struct rc_info *in)
 	return rc_fold(rc_sum(l4, l4len, rc_pseudo(pkt, in->version, proto, l4len))) == 0xffff;
 }
 
-const char *rc_geometry(const struct tb_vnet_hdr *v, const uint8_t *sp, size_t len)
+/*
+ * Each rule is tagged with whose it is. KERNEL: Linux refuses the write, or
+ * takes it and delivers segments that are not the packets that went in;
+ * ktest_oracle writes each rule's edges to a real TUN and checks that. OURS:
+ * the kernel takes the superpacket and cuts it right, but the coalescer
+ * promises more (plain shapes only, what Linux GRO would have built).
+ */
+#define RULE(cls, cond, msg)                                                                       \
+	do {                                                                                       \
+		if ((which & (cls)) && (cond))                                                     \
+			return msg;                                                                \
+	} while (0)
+#define KERNEL RC_KERNEL
+#define OURS   RC_OURS
+
+const char *rc_rules(const struct tb_vnet_hdr *v, const uint8_t *sp, size_t len, unsigned which)
 {
-	unsigned version, ip_len, proto, l4_len, payload;
+	unsigned version, ip_len, proto, l4_len, payload, type = v->gso_type & 0x7fu;
+	int csum = v->flags & TB_VNET_F_NEEDS_CSUM;
 	const uint8_t *l4;
 
 	if (v->gso_type == TB_GSO_NONE) {
-		if (v->flags || v->hdr_len || v->gso_size || v->csum_start || v->csum_offset)
-			return "plain write with a non-zero virtio header";
+		/* We write plain packets with an all-zero header; the kernel
+		 * would also take NEEDS_CSUM on one. */
+		RULE(OURS, v->flags || v->hdr_len || v->gso_size || v->csum_start || v->csum_offset,
+		     "plain write with a non-zero virtio header");
 		return NULL;
 	}
-	if (v->gso_type != TB_GSO_TCPV4 && v->gso_type != TB_GSO_TCPV6 &&
-	    v->gso_type != TB_GSO_UDP_L4)
-		return "unexpected gso_type";
-	if (v->flags != TB_VNET_F_NEEDS_CSUM)
-		return "superpacket without NEEDS_CSUM";
-	if (len > 65535)
-		return "superpacket over 65535 bytes";
+	/* virtio_net_hdr_to_skb: any other type is -EINVAL. UFO (UDP) is taken
+	 * but cut into IP fragments, not datagrams. */
+	RULE(KERNEL, type != TB_GSO_TCPV4 && type != TB_GSO_TCPV6 && type != TB_GSO_UDP_L4,
+	     "unexpected gso_type");
+	/* virtio_net_hdr_to_skb: UDP_L4 with the ECN bit is not SKB_GSO_UDP_L4. */
+	RULE(KERNEL, type == TB_GSO_UDP_L4 && (v->gso_type & TB_GSO_ECN), "ECN bit on UDP_L4");
+	/* TCP with ECN is taken (CWR on the first segment only); we never set it. */
+	RULE(OURS, v->gso_type & TB_GSO_ECN, "unexpected gso_type");
+	/* virtio_net_hdr_to_skb: UDP_L4 needs NEEDS_CSUM; TCP without it is
+	 * dissected and its checksum seed rebuilt by tcp4/6_gso_segment. */
+	RULE(KERNEL, type == TB_GSO_UDP_L4 && !csum, "superpacket without NEEDS_CSUM");
+	RULE(OURS, v->flags != TB_VNET_F_NEEDS_CSUM, "superpacket without NEEDS_CSUM");
+	/* tun_get_user: an empty write has no IP version. */
+	RULE(KERNEL, len < 1, "empty superpacket");
 	if (len < 1)
-		return "empty superpacket";
+		return NULL;
 	version = sp[0] >> 4;
-	proto = v->gso_type == TB_GSO_UDP_L4 ? 17 : 6;
-	if ((v->gso_type == TB_GSO_TCPV4 && version != 4) ||
-	    (v->gso_type == TB_GSO_TCPV6 && version != 6) || (version != 4 && version != 6))
-		return "gso_type and IP version disagree";
+	proto = type == TB_GSO_UDP_L4 ? 17 : 6;
+	/* tun_get_user drops a version other than 4 and 6; tcp4_gso_segment
+	 * and tcp6_gso_segment refuse the other family's type. */
+	RULE(KERNEL,
+	     (type == TB_GSO_TCPV4 && version != 4) || (type == TB_GSO_TCPV6 && version != 6) ||
+		     (version != 4 && version != 6),
+	     "gso_type and IP version disagree");
+	if (version != 4 && version != 6)
+		return NULL;
+	/* Linux GRO builds at most 64 KiB (GRO_LEGACY_MAX_SIZE), and so do we,
+	 * headers included, in both families. */
+	RULE(OURS, len > 65535, "superpacket over 65535 bytes");
 	if (version == 4) {
-		ip_len = 20;
+		/* ip_rcv_core: header cut, IHL < 5, total length other than the
+		 * packet's (longer: dropped; shorter: trimmed), bad header
+		 * checksum. */
+		RULE(KERNEL, len < 20, "superpacket shorter than its IPv4 header");
 		if (len < 20)
-			return "superpacket shorter than its IPv4 header";
-		if (sp[0] != 0x45)
-			return "IPv4 superpacket with options";
-		if (get16(sp + 2) != len)
-			return "IPv4 total length is not the superpacket's";
-		if (get16(sp + 6) & 0x3fff)
-			return "IPv4 superpacket marked as a fragment";
-		if (sp[9] != proto)
-			return "IPv4 protocol and gso_type disagree";
-		if (rc_fold(rc_sum(sp, 20, 0)) != 0xffff)
-			return "IPv4 header checksum wrong";
+			return NULL;
+		ip_len = (sp[0] & 15u) * 4;
+		RULE(KERNEL, ip_len < 20 || ip_len > len, "IPv4 IHL out of range");
+		if (ip_len < 20 || ip_len > len)
+			return NULL;
+		/* Options are copied into every segment by inet_gso_segment. */
+		RULE(OURS, ip_len != 20, "IPv4 superpacket with options");
+		/* BIG TCP: iph_totlen takes a total length of 0 on a TCP GSO
+		 * packet as "the whole packet", at any size (measured up to
+		 * 135000 bytes); any other packet longer than the 16-bit field
+		 * can't be described. We always give the real length. */
+		RULE(KERNEL, get16(sp + 2) != len && !(type == TB_GSO_TCPV4 && get16(sp + 2) == 0),
+		     "IPv4 total length is not the superpacket's");
+		RULE(OURS, get16(sp + 2) != len, "IPv4 total length is not the superpacket's");
+		/* inet_gso_segment copies MF and the offset into every segment,
+		 * and they are forwarded as such; GRO never merges fragments. */
+		RULE(OURS, get16(sp + 6) & 0x3fff, "IPv4 superpacket marked as a fragment");
+		/* inet_gso_segment dispatches on the protocol, whose handler
+		 * refuses a gso_type of the other protocol. */
+		RULE(KERNEL, sp[9] != proto, "IPv4 protocol and gso_type disagree");
+		RULE(KERNEL, rc_fold(rc_sum(sp, ip_len, 0)) != 0xffff,
+		     "IPv4 header checksum wrong");
 	} else {
-		ip_len = 40;
+		/* ip6_rcv_core: header cut, payload length other than the
+		 * packet's; ipv6_gso_segment: next header of the other
+		 * protocol. */
+		RULE(KERNEL, len < 40, "superpacket shorter than its IPv6 header");
 		if (len < 40)
-			return "superpacket shorter than its IPv6 header";
-		if (get16(sp + 4) != len - 40)
-			return "IPv6 payload length is not the superpacket's";
-		if (sp[6] != proto)
-			return "IPv6 next header and gso_type disagree";
+			return NULL;
+		ip_len = 40;
+		/* The payload length holds at most 65535; 0 means a jumbogram,
+		 * which needs a hop-by-hop jumbo option. */
+		RULE(KERNEL, len > 65535u + 40, "superpacket over 65535 bytes");
+		RULE(KERNEL, get16(sp + 4) != len - 40,
+		     "IPv6 payload length is not the superpacket's");
+		RULE(KERNEL, sp[6] != proto, "IPv6 next header and gso_type disagree");
 	}
-	if (v->csum_start != ip_len)
-		return "csum_start is not the L4 header's offset";
+	/* virtio_net_hdr_to_skb refuses csum_start below the IP header's
+	 * minimum; past it, the software checksum of every segment starts in
+	 * the wrong place. Without NEEDS_CSUM (TCP) csum_start is unused. */
+	RULE(csum ? KERNEL : OURS, v->csum_start != ip_len,
+	     "csum_start is not the L4 header's offset");
 	l4 = sp + ip_len;
 	if (proto == 6) {
-		unsigned f = l4[13];
-		if (v->csum_offset != 16)
-			return "TCP csum_offset is not 16";
+		/* virtio_net_hdr_to_skb: a partial checksum on TCP must point
+		 * at the TCP checksum field. */
+		RULE(csum ? KERNEL : OURS, v->csum_offset != 16, "TCP csum_offset is not 16");
+		/* virtio_net_hdr_to_skb pulls the 20-byte header;
+		 * tcp_gso_segment refuses a data offset below 5 or past the
+		 * end. */
+		RULE(KERNEL, len < ip_len + 20u, "superpacket shorter than its TCP header");
 		if (len < ip_len + 20u)
-			return "superpacket shorter than its TCP header";
+			return NULL;
 		l4_len = (l4[12] >> 4) * 4u;
+		RULE(KERNEL, l4_len < 20 || ip_len + l4_len > len, "TCP data offset out of range");
 		if (l4_len < 20 || ip_len + l4_len > len)
-			return "TCP data offset out of range";
-		if (!(f & 0x10) || (f & 0xa7))
-			return "TCP superpacket with SYN/FIN/RST/URG/CWR or without ACK";
+			return NULL;
+		/* tcp_gso_segment cuts these too (FIN and PSH on the last
+		 * segment, CWR on the first), but GRO never merges them. */
+		RULE(OURS, !(l4[13] & 0x10) || (l4[13] & 0xa7),
+		     "TCP superpacket with SYN/FIN/RST/URG/CWR or without ACK");
 	} else {
-		if (v->csum_offset != 6)
-			return "UDP csum_offset is not 6";
+		/* virtio_net_hdr_to_skb: csum_offset must be the UDP checksum's. */
+		RULE(KERNEL, v->csum_offset != 6, "UDP csum_offset is not 6");
+		RULE(KERNEL, len < ip_len + 8u, "superpacket shorter than its UDP header");
 		if (len < ip_len + 8u)
-			return "superpacket shorter than its UDP header";
+			return NULL;
 		l4_len = 8;
-		if (get16(l4 + 4) != len - ip_len)
-			return "UDP length is not the superpacket's";
+		/* __udp_gso_segment adjusts the checksum seed from the old UDP
+		 * length to each segment's: another length leaves every
+		 * segment's checksum wrong. */
+		RULE(KERNEL, get16(l4 + 4) != len - ip_len, "UDP length is not the superpacket's");
 	}
-	if (v->hdr_len != ip_len + l4_len)
-		return "hdr_len is not IP + L4 header length";
-	if (v->hdr_len >= len)
-		return "superpacket without payload";
-	payload = (unsigned)len - v->hdr_len;
+	/* tun_get_user only refuses hdr_len past the packet (the kernel finds
+	 * the headers itself); we give the exact header length. */
+	RULE(KERNEL, v->hdr_len > len, "hdr_len is not IP + L4 header length");
+	RULE(OURS, v->hdr_len != ip_len + l4_len, "hdr_len is not IP + L4 header length");
+	/* No payload, or no more than gso_size: virtio_net_hdr_to_skb takes it
+	 * as a plain packet ("too small packets are not really GSO ones"); we
+	 * never write a superpacket of one segment. */
+	RULE(OURS, ip_len + l4_len >= len, "superpacket without payload");
+	payload = (unsigned)len - ip_len - l4_len;
+	/* virtio_net_hdr_to_skb: gso_size 0 is -EINVAL. */
+	RULE(KERNEL, v->gso_size == 0, "gso_size 0");
 	if (v->gso_size == 0)
-		return "gso_size 0";
-	if (payload <= v->gso_size)
-		return "superpacket of one segment";
-	if ((payload + v->gso_size - 1) / v->gso_size > 64)
-		return "more than 64 segments";
-	if (get16(l4 + v->csum_offset) !=
-	    rc_pseudo(sp, version, (uint8_t)proto, (uint32_t)(len - ip_len)))
-		return "L4 checksum field is not the folded pseudo-header sum";
+		return NULL;
+	RULE(OURS, payload <= v->gso_size, "superpacket of one segment");
+	/* virtio_net_hdr_to_skb: UDP_L4 payload over gso_size *
+	 * UDP_MAX_SEGMENTS (128) is -EINVAL. TCP has no such limit; Linux
+	 * GRO merges at most 64 segments (MAX_GRO_SKBS), and so do we. */
+	RULE(KERNEL, proto == 17 && payload > 128u * v->gso_size, "more than 128 UDP segments");
+	RULE(OURS, (payload + v->gso_size - 1) / v->gso_size > 64, "more than 64 segments");
+	/* With NEEDS_CSUM the field is the seed every segment's checksum is
+	 * finished from (CHECKSUM_PARTIAL): the pseudo-header sum, folded, not
+	 * inverted. */
+	RULE(csum ? KERNEL : OURS,
+	     get16(l4 + (proto == 6 ? 16 : 6)) !=
+		     rc_pseudo(sp, (int)version, (uint8_t)proto, (uint32_t)(len - ip_len)),
+	     "L4 checksum field is not the folded pseudo-header sum");
 	return NULL;
 }
 
-int rc_segment(const struct tb_vnet_hdr *v, const uint8_t *sp, size_t len, uint8_t *out,
-	       size_t outcap, size_t *offs, size_t *lens, unsigned max)
-{
-	unsigned hl = v->hdr_len, g = v->gso_size, ip_len = v->csum_start, n = 0;
-	int version = sp[0] >> 4, tcp = v->gso_type != TB_GSO_UDP_L4;
-	size_t pos = 0;
+#undef RULE
+#undef KERNEL
+#undef OURS
 
-	if (rc_geometry(v, sp, len) || v->gso_type == TB_GSO_NONE)
-		return -1;
-	for (size_t at = hl; at < len; at += g, n++) {
-		size_t chunk = len - at < g ? len - at : g, sl = hl + chunk;
+const char *rc_geometry(const struct tb_vnet_hdr *v, const uint8_t *sp, size_t len)
+{
+	return rc_rules(v, sp, len, RC_KERNEL | RC_OURS);
+}
+
+int rc_cut(const uint8_t *sp, size_t len, unsigned ip_len, unsigned hdr_len, int tcp, unsigned g,
+	   uint8_t *out, size_t outcap, size_t *offs, size_t *lens, unsigned max)
+{
+	int version = sp[0] >> 4;
+	size_t pos = 0, at = hdr_len;
+	unsigned n = 0;
+
+	if (!g || g > len - hdr_len)
+		g = len > hdr_len ? (unsigned)(len - hdr_len) : 1; /* one packet */
+	do {
+		size_t chunk = len - at < g ? len - at : g, sl = hdr_len + chunk;
 		uint8_t *s = out + pos, *l4 = s + ip_len;
 		uint32_t sum;
 		unsigned c;
 
 		if (n == max || outcap - pos < sl)
 			return -1;
-		memcpy(s, sp, hl);
-		memcpy(s + hl, sp + at, chunk);
+		memcpy(s, sp, hdr_len);
+		memcpy(s + hdr_len, sp + at, chunk);
 		if (version == 4) {
 			put16(s + 2, (unsigned)sl);
 			put16(s + 4, (get16(sp + 4) + n) & 0xffff);
 			put16(s + 10, 0);
-			put16(s + 10, (~rc_fold(rc_sum(s, 20, 0))) & 0xffff);
+			put16(s + 10, (~rc_fold(rc_sum(s, ip_len, 0))) & 0xffff);
 		} else {
 			put16(s + 4, (unsigned)(sl - 40));
 		}
@@ -287,18 +374,29 @@ int rc_segment(const struct tb_vnet_hdr *v, const uint8_t *sp, size_t len, uint8
 		} else {
 			put16(l4 + 4, (unsigned)(sl - ip_len));
 		}
-		put16(l4 + v->csum_offset, 0);
+		put16(l4 + (tcp ? 16 : 6), 0);
 		sum = rc_sum(l4, sl - ip_len,
 			     rc_pseudo(s, version, tcp ? 6 : 17, (uint32_t)(sl - ip_len)));
 		c = ~rc_fold(sum) & 0xffff;
 		if (!tcp && c == 0)
 			c = 0xffff;
-		put16(l4 + v->csum_offset, c);
+		put16(l4 + (tcp ? 16 : 6), c);
 		offs[n] = pos;
 		lens[n] = sl;
 		pos += sl;
-	}
+		at += chunk;
+		n++;
+	} while (at < len);
 	return (int)n;
+}
+
+int rc_segment(const struct tb_vnet_hdr *v, const uint8_t *sp, size_t len, uint8_t *out,
+	       size_t outcap, size_t *offs, size_t *lens, unsigned max)
+{
+	if (rc_geometry(v, sp, len) || v->gso_type == TB_GSO_NONE)
+		return -1;
+	return rc_cut(sp, len, v->csum_start, v->hdr_len, v->gso_type != TB_GSO_UDP_L4, v->gso_size,
+		      out, outcap, offs, lens, max);
 }
 
 const char *rc_same_segment(const uint8_t *seg, size_t seglen, const uint8_t *orig,
@@ -363,6 +461,13 @@ static int rc_l4(const uint8_t *p, size_t len, unsigned ip_len, uint8_t proto, u
 	return left >= 8 && get16(p + ip_len + 4) == left;
 }
 
+/*
+ * The sources of each rule, as for rc_rules (ktest_oracle writes the edges of
+ * the kernel's): "kernel" where Linux refuses such a header on a TUN write
+ * (virtio_net_hdr_to_skb, ip_rcv_core, tcp/udp GSO), "ours" where
+ * tb_vnet_validate refuses a header the kernel would take but never hands a
+ * reader.
+ */
 int rc_vnet_ok(const struct tb_vnet_hdr *v, const uint8_t *pkt, size_t len, unsigned *hdr_len)
 {
 	unsigned type = v->gso_type & 0x7f, ip_len = 0, l4_len = 0;
@@ -371,14 +476,20 @@ int rc_vnet_ok(const struct tb_vnet_hdr *v, const uint8_t *pkt, size_t len, unsi
 	uint8_t proto = 0;
 
 	*hdr_len = 0;
+	/* Ours: virtio_net_hdr_from_skb sets no other flag. */
 	if (v->flags & ~(TB_VNET_F_NEEDS_CSUM | TB_VNET_F_DATA_VALID))
 		return 0;
+	/* Kernel: virtio_net_hdr_to_skb knows no other type (UFO, which it
+	 * takes, is ours: it cuts IP fragments). */
 	if (gso && !tcp_gso && type != TB_GSO_UDP_L4)
 		return 0;
+	/* Kernel: the ECN bit makes UDP_L4 another SKB_GSO type. */
 	if ((v->gso_type & TB_GSO_ECN) && !tcp_gso)
 		return 0;
+	/* Kernel: virtio_net_hdr_to_skb, gso_size 0. */
 	if (gso && v->gso_size == 0)
 		return 0;
+	/* Kernel: virtio_net_hdr_to_skb pulls csum_start + csum_offset + 2. */
 	if (csum && (v->csum_start >= len || (size_t)v->csum_start + v->csum_offset + 2 > len))
 		return 0;
 	if (!gso && !csum) {
@@ -387,19 +498,33 @@ int rc_vnet_ok(const struct tb_vnet_hdr *v, const uint8_t *pkt, size_t len, unsi
 			*hdr_len = ip_len + l4_len;
 		return 1;
 	}
+	/* Kernel: ip_rcv_core / ip6_rcv_core drop a cut header and refuse or
+	 * trim a length that is not the packet's. Ours: a fragment (the kernel
+	 * copies MF into every segment) and BIG TCP's total length 0 (a TUN
+	 * reader gets at most 64 KiB). */
 	if (!rc_ip(pkt, len, &ip_len, &proto))
 		return 0;
+	/* Kernel: tcp4/6_gso_segment refuse the other family. */
 	if ((type == TB_GSO_TCPV4 && pkt[0] >> 4 != 4) ||
 	    (type == TB_GSO_TCPV6 && pkt[0] >> 4 != 6))
 		return 0;
+	/* Kernel: the protocol's GSO handler refuses the other's type. */
 	if (gso && proto != (type == TB_GSO_UDP_L4 ? 17 : 6))
 		return 0;
+	/* Ours: the kernel only needs csum_start past 20 bytes here. */
 	if (!gso && proto != 6 && proto != 17)
 		return v->csum_start >= ip_len; /* only the IP header is known */
+	/* Kernel for GSO (a cut header, data offset below 5, a UDP length
+	 * that leaves every segment's checksum wrong); ours for a plain
+	 * packet with a partial checksum. */
 	if (!rc_l4(pkt, len, ip_len, proto, &l4_len))
 		return 0;
+	/* Ours: virtio_net_hdr_to_skb takes GSO without payload as a plain
+	 * packet, and never hands one out as GSO. */
 	if (gso && ip_len + l4_len == len)
 		return 0;
+	/* Kernel: virtio_net_hdr_to_skb wants the TCP/UDP checksum field, and
+	 * a csum_start other than the L4 header's corrupts every segment. */
 	if (csum && (v->csum_start != ip_len || v->csum_offset != (proto == 6 ? 16 : 6)))
 		return 0;
 	*hdr_len = ip_len + l4_len;

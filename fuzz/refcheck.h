@@ -46,6 +46,15 @@ int rc_csum_ok(const uint8_t *pkt, const struct rc_info *in);
 const char *rc_geometry(const struct tb_vnet_hdr *v, const uint8_t *sp, size_t len);
 
 /*
+ * rc_geometry's rules by whose they are: RC_KERNEL, what Linux refuses or
+ * does not deliver intact (tests/ktest_oracle.c checks each against a real
+ * TUN); RC_OURS, the stricter shape the coalescer promises. rc_geometry is
+ * both. Every rule's source is named in refcheck.c.
+ */
+enum { RC_KERNEL = 1, RC_OURS = 2 };
+const char *rc_rules(const struct tb_vnet_hdr *v, const uint8_t *sp, size_t len, unsigned which);
+
+/*
  * Cuts a superpacket into segments as the kernel's GSO would: segment i goes
  * to out + offs[i] with length lens[i]. Checksums are complete. Returns the
  * number of segments, or -1 when it does not fit max segments / outcap bytes
@@ -53,6 +62,15 @@ const char *rc_geometry(const struct tb_vnet_hdr *v, const uint8_t *sp, size_t l
  */
 int rc_segment(const struct tb_vnet_hdr *v, const uint8_t *sp, size_t len, uint8_t *out,
 	       size_t outcap, size_t *offs, size_t *lens, unsigned max);
+
+/*
+ * rc_segment without the geometry check: cuts len bytes whose IP header is
+ * ip_len bytes and IP + L4 headers hdr_len bytes into g-byte payloads (one
+ * packet when g is 0 or covers the payload), as the kernel would if it
+ * took them. sp must hold at least hdr_len bytes of sane headers.
+ */
+int rc_cut(const uint8_t *sp, size_t len, unsigned ip_len, unsigned hdr_len, int tcp, unsigned g,
+	   uint8_t *out, size_t outcap, size_t *offs, size_t *lens, unsigned max);
 
 /*
  * Compares a segment cut from a superpacket with the packet that went in:

@@ -509,36 +509,44 @@ void tu_classify(const uint8_t *p, size_t len, struct tu_info *o)
 
 #define ERR(...) (snprintf(err, errlen, __VA_ARGS__), -1)
 
+/*
+ * The rules of fuzz/refcheck.c's rc_geometry, where each one's source is
+ * named and tests/ktest_oracle.c checks the kernel's against a real TUN.
+ * "kernel": Linux refuses it or does not deliver the segments intact;
+ * "ours": the kernel would take it, the coalescer promises more.
+ */
 int tu_check_geometry(const uint8_t *sp, size_t len, const struct tb_vnet_hdr *v, char *err,
 		      size_t errlen)
 {
 	unsigned iphl, l4hl, ver, proto, nseg, want_off, want_type;
 	uint32_t l4len;
 
+	/* kernel for UDP_L4, ours for TCP (the kernel rebuilds its seed) */
 	if (v->flags != TB_VNET_F_NEEDS_CSUM)
 		return ERR("vnet flags %u, want NEEDS_CSUM only", v->flags);
+	/* ours (GRO's 64 KiB); kernel for IPv4 but TCP with total length 0 */
 	if (len > 65535)
 		return ERR("superpacket of %zu bytes > 65535", len);
-	if (len < 20)
+	if (len < 20) /* kernel: ip_rcv_core */
 		return ERR("superpacket of %zu bytes", len);
 	ver = sp[0] >> 4;
 	if (ver == 4) {
 		iphl = (sp[0] & 15u) * 4;
-		if (iphl != 20)
+		if (iphl != 20) /* ours: the kernel copies options */
 			return ERR("IPv4 IHL %u in a superpacket", iphl);
 		proto = sp[9];
-		if (tu_get16(sp + 2) != len)
+		if (tu_get16(sp + 2) != len) /* kernel: ip_rcv_core (ours for BIG TCP's 0) */
 			return ERR("IPv4 total length %u, superpacket %zu", tu_get16(sp + 2), len);
-		if (tu_fold(tu_sum(sp, 20, 0)) != 0xffff)
+		if (tu_fold(tu_sum(sp, 20, 0)) != 0xffff) /* kernel: ip_rcv_core */
 			return ERR("bad IPv4 header checksum in the superpacket");
-		if (tu_get16(sp + 6) & 0x3fff)
+		if (tu_get16(sp + 6) & 0x3fff) /* ours: the kernel cuts fragments */
 			return ERR("fragment bits in a superpacket");
 	} else if (ver == 6) {
 		iphl = 40;
-		if (len < 40)
+		if (len < 40) /* kernel: ip6_rcv_core */
 			return ERR("IPv6 superpacket of %zu bytes", len);
 		proto = sp[6];
-		if (tu_get16(sp + 4) != len - 40)
+		if (tu_get16(sp + 4) != len - 40) /* kernel: ip6_rcv_core */
 			return ERR("IPv6 payload length %u, superpacket %zu", tu_get16(sp + 4),
 				   len);
 	} else {
@@ -547,12 +555,13 @@ int tu_check_geometry(const uint8_t *sp, size_t len, const struct tb_vnet_hdr *v
 	if (proto == 6) {
 		want_off = 16;
 		want_type = ver == 4 ? TB_GSO_TCPV4 : TB_GSO_TCPV6;
-		if (len < iphl + 20)
+		if (len < iphl + 20) /* kernel: virtio_net_hdr_to_skb, tcp_gso_segment */
 			return ERR("TCP header cut");
 		l4hl = (sp[iphl + 12] >> 4) * 4u;
 		if (l4hl < 20)
 			return ERR("TCP data offset %u", l4hl);
 		uint8_t fl = sp[iphl + 13];
+		/* ours: tcp_gso_segment cuts these too, GRO never merges them */
 		if (!(fl & TU_ACK) || (fl & ~(TU_ACK | TU_PSH | TU_ECE)))
 			return ERR("TCP flags 0x%02x in a superpacket", fl);
 	} else if (proto == 17) {
@@ -562,6 +571,9 @@ int tu_check_geometry(const uint8_t *sp, size_t len, const struct tb_vnet_hdr *v
 	} else {
 		return ERR("protocol %u in a superpacket", proto);
 	}
+	/* kernel: virtio_net_hdr_to_skb and the GSO handlers, from here to the
+	 * end, but for the header length, one segment and 64 segments (ours;
+	 * the kernel's cap is 128 UDP segments, none for TCP) */
 	if (v->gso_type != want_type)
 		return ERR("gso_type %u, want %u", v->gso_type, want_type);
 	if (v->csum_start != iphl)
