@@ -1,7 +1,8 @@
 #!/bin/sh
 # tunbatch coalesce on every shared trace (or the bundled examples): the
 # summary, OUT.pcap and the vnet log must agree with each other and with the
-# input, and the write counts must be close to the greedy reference.
+# input, and the write counts must be exactly the greedy reference's
+# (tests/greedy_reference.py).
 # Usage: sh tests/cli_coalesce.sh CLI SRC_DIR
 . "$(dirname "$0")/cli-lib.sh"
 need_python3 check the output
@@ -15,18 +16,9 @@ else
 	shared=0
 fi
 
-# Greedy GRO reference at batch 64 (shared/traces/README.md).
+# The greedy GRO reference at batch 64, computed independently of the library.
 reference() {
-	case $1 in
-	tcp4_bulk) echo 249 ;;
-	tcp4_4flows) echo 249 ;;
-	tcp6_bulk) echo 256 ;;
-	tcp4_bidir) echo 4822 ;;
-	udp4_fixed) echo 188 ;;
-	udp6_fixed) echo 187 ;;
-	mixed) echo 1578 ;;
-	*) echo "" ;;
-	esac
+	python3 "$src/tests/greedy_reference.py" "$1" | awk '{print $2}'
 }
 
 # Reads IN.pcap, OUT.pcap and the vnet log independently of the CLI and
@@ -145,13 +137,9 @@ for trace in "$traces"/*.pcap; do
 	printf '%s\n' "$text" | grep -q "^writes out  *$writes " || fail "$name: text summary writes differ"
 	printf '%s\n' "$text" | grep -q "^packets in  *$pkts " || fail "$name: text summary packets differ"
 
-	ref=$(reference "$name")
-	if [ "$shared" = 1 ] && [ -n "$ref" ]; then
-		echo "$name: $pkts packets, $writes writes (greedy reference $ref)"
-		[ $((writes * 100)) -le $((ref * 105)) ] || fail "$name: $writes writes > reference $ref + 5%"
-	else
-		echo "$name: $pkts packets, $writes writes"
-	fi
+	ref=$(reference "$trace")
+	echo "$name: $pkts packets, $writes writes (greedy reference $ref)"
+	[ "$writes" = "$ref" ] || fail "$name: $writes writes, the greedy reference makes $ref"
 
 	# Lanes off: every packet is its own write.
 	j=$("$cli" coalesce --json --no-tcp --no-udp "$trace")
