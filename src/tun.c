@@ -158,8 +158,8 @@ static int open_queue(struct tb_tun *t, const char *name, short flags, int *fd_o
 		return -errno;
 	memset(&ifr, 0, sizeof(ifr));
 	ifr.ifr_flags = flags;
-	if (name && *name)
-		strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+	if (name && *name) /* the caller checked it fits; ifr is zeroed */
+		memcpy(ifr.ifr_name, name, strnlen(name, IFNAMSIZ - 1));
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 		int e = -errno;
 		close(fd);
