@@ -56,6 +56,7 @@ expect 2 cut_rechdr.pcap "truncated inside a record header" -- coalesce "$tmp/cu
 expect 2 cut_filehdr.pcap "truncated inside the file header" -- coalesce "$tmp/cut_filehdr.pcap"
 expect 2 cut_last_byte.pcap "last byte missing" -- coalesce "$tmp/cut_last_byte.pcap"
 expect 2 empty.pcap "empty file" -- coalesce "$tmp/empty.pcap"
+expect 2 "empty file:" "empty file says so" -- coalesce "$tmp/empty.pcap"
 expect 2 147 "link type 147" -- coalesce "$tmp/user0.pcap"
 expect 2 user0.pcap "link type 147 names the file" -- coalesce "$tmp/user0.pcap"
 expect 2 text.pcap "not a pcap" -- coalesce "$tmp/text.pcap"

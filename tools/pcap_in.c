@@ -80,10 +80,13 @@ static void set_err(char *err, size_t errlen, const char *msg)
 	snprintf(err, errlen, "%s", msg);
 }
 
-/* libpcap's words for a short file are "truncated dump file; ..." */
+/* libpcap's words for a short file are "truncated dump file; ...", and for
+ * an empty one "... tried to read 4 file header bytes, only got 0". */
 static void read_err(char *err, size_t errlen, const char *msg)
 {
-	if (strstr(msg, "truncated"))
+	if (strstr(msg, "file header") && strstr(msg, "only got 0"))
+		snprintf(err, errlen, "empty file: not a capture");
+	else if (strstr(msg, "truncated"))
 		snprintf(err, errlen, "truncated pcap (%s)", msg);
 	else
 		snprintf(err, errlen, "not a readable pcap (%s)", msg);
