@@ -161,7 +161,8 @@ static struct tb_carrier *open_in(int ns, const char *ip, unsigned flags, int *e
 		return NULL;
 	}
 	close(fd);
-	c = tb_carrier_open(&o, err);
+	c = tb_carrier_open(&o);
+	*err = c ? 0 : -errno;
 	return c;
 }
 

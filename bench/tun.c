@@ -238,7 +238,8 @@ void tun_run(const struct trace *t, double secs, struct tun_result *r)
 		snprintf(r->why, sizeof(r->why), "skipped: cannot enter the namespace");
 		goto out;
 	}
-	tun = tb_tun_open(&topts, &err);
+	tun = tb_tun_open(&topts);
+	err = tun ? 0 : -errno;
 	if (!tun || !tb_tun_vnet(tun)) {
 		snprintf(r->why, sizeof(r->why), "skipped: no TUN with virtio headers (%s)",
 			 strerror(tun ? EOPNOTSUPP : -err));

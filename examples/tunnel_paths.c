@@ -128,10 +128,10 @@ int main(int argc, char **argv)
 	local.sin_port = htons((uint16_t)atoi(argv[2]));
 	peer.sin_port = htons((uint16_t)atoi(argv[4]));
 	topts.name = argv[1];
-	tun = tb_tun_open(&topts, &err);
-	carrier = tun ? tb_carrier_open(&copts, &err) : NULL;
+	tun = tb_tun_open(&topts);
+	carrier = tun ? tb_carrier_open(&copts) : NULL;
 	if (!tun || !carrier) {
-		fprintf(stderr, "%s: %s\n", tun ? "carrier" : argv[1], strerror(-err));
+		fprintf(stderr, "%s: %s\n", tun ? "carrier" : argv[1], strerror(errno));
 		tb_tun_close(tun);
 		return 1;
 	}

@@ -432,7 +432,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c = tb_coalescer_create(&S.w, arena, &opts);
 	if (!S.cap || !arena || !c)
 		abort();
-	tb_capture_fail(S.cap, data[1] & 7, -5, 1);
+	tbi_capture_fail(S.cap, data[1] & 7, -5, 1);
 	lanes = tb_coalescer_lanes(c);
 	S.nin = 0;
 	S.used = 0;

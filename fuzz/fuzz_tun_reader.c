@@ -131,7 +131,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 		setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 	}
-	t = tb_tun_attach(sv[1], &to, &err);
+	t = tb_tun_attach(sv[1], &to);
+	err = t ? 0 : -errno;
 	if (!t)
 		FAIL("tb_tun_attach on a socketpair: %d", err);
 	if (tb_tun_vnet(t) != vnet)

@@ -11,7 +11,16 @@
  * Nothing here is thread-safe: use one coalescer (and one arena) per TUN
  * queue and per thread.
  *
- * Errors are returned as negative errno values unless said otherwise.
+ * Errors, one convention throughout:
+ * - a function that makes an object (tb_*_create, tb_*_open, tb_tun_attach)
+ *   returns it, or NULL with errno set (ENOMEM, EINVAL, or the system's own
+ *   code such as EADDRINUSE or EPERM);
+ * - any other function returning a pointer returns NULL with errno set;
+ * - a function returning int returns 0 (or a count) on success and a
+ *   negative errno on failure;
+ * - tb_vnet_validate is a check, not an action: it returns its verdict,
+ *   TB_VNET_OK (0) or the first reason a header is refused.
+ * Destroy and close functions take NULL and do nothing.
  */
 #ifndef TUNBATCH_H
 #define TUNBATCH_H
@@ -91,7 +100,7 @@ void tb_vnet_decode(const uint8_t in[TB_VNET_HDR_LEN], struct tb_vnet_hdr *h);
 
 struct tb_arena;
 
-/* size 0 means TB_ARENA_DEFAULT_SIZE. NULL when out of memory. */
+/* size 0 means TB_ARENA_DEFAULT_SIZE. NULL with errno ENOMEM when out of memory. */
 struct tb_arena *tb_arena_create(size_t size);
 void tb_arena_destroy(struct tb_arena *a);
 
@@ -99,7 +108,8 @@ void tb_arena_destroy(struct tb_arena *a);
  * A buffer of size bytes (16-byte aligned) that stays valid until the next
  * reset. When the slab is full the arena chains another chunk rather than
  * moving what it handed out; the next reset consolidates the chunks into one
- * slab, so a steady state makes no allocation. NULL when out of memory.
+ * slab, so a steady state makes no allocation. NULL with errno ENOMEM
+ * when out of memory.
  */
 void *tb_arena_reserve(struct tb_arena *a, size_t size);
 
@@ -152,8 +162,6 @@ size_t tb_capture_count(const struct tb_capture *c);
 const uint8_t *tb_capture_get(const struct tb_capture *c, size_t i, size_t *len,
 			      struct tb_vnet_hdr *vnet);
 void tb_capture_clear(struct tb_capture *c);
-/* The next n writes fail with err (for tests of error paths). */
-void tb_capture_fail(struct tb_capture *c, unsigned n, int err, int gso_only);
 
 /*
  * pcap writer: one LINKTYPE_RAW record per write, the bytes as they would go
@@ -425,10 +433,12 @@ struct tb_tun;
 
 /*
  * Creates the interface, or attaches to an existing one of that name, in
- * the caller's network namespace. opts may be NULL. NULL on failure, with a
- * negative errno in *err (err may be NULL). The interface is left down.
+ * the caller's network namespace. opts may be NULL. NULL on failure with
+ * errno set: EINVAL for bad options, EPERM without CAP_NET_ADMIN, ENOENT
+ * without /dev/net/tun, EBUSY for a name taken by another kind of device...
+ * The interface is left down.
  */
-struct tb_tun *tb_tun_open(const struct tb_tun_opts *opts, int *err);
+struct tb_tun *tb_tun_open(const struct tb_tun_opts *opts);
 
 /*
  * Wraps an fd the caller already has: a TUN fd (its flags are read with
@@ -438,12 +448,12 @@ struct tb_tun *tb_tun_open(const struct tb_tun_opts *opts, int *err);
  * negotiated. The fd is made non-blocking and is not closed by
  * tb_tun_close. One queue.
  */
-struct tb_tun *tb_tun_attach(int fd, const struct tb_tun_opts *opts, int *err);
+struct tb_tun *tb_tun_attach(int fd, const struct tb_tun_opts *opts); /* NULL, errno set */
 
 /* Closes the queues' fds (unless attached) and frees every writer. */
 void tb_tun_close(struct tb_tun *t);
 
-int tb_tun_fd(const struct tb_tun *t, unsigned queue); /* -1 when out of range */
+int tb_tun_fd(const struct tb_tun *t, unsigned queue); /* -EINVAL when out of range */
 unsigned tb_tun_queues(const struct tb_tun *t);
 const char *tb_tun_name(const struct tb_tun *t);  /* "" for a non-TUN fd */
 int tb_tun_vnet(const struct tb_tun *t);	  /* 1 when packets carry a virtio header */
@@ -464,7 +474,7 @@ void tb_tun_wake(struct tb_tun *t);
  * packets carry an all-zero virtio header. A full queue (EAGAIN) is waited
  * out with poll and an interrupted call is retried; a write the kernel
  * rejects returns its -errno, so the coalescer writes the originals
- * instead. NULL when queue is out of range.
+ * instead. NULL with errno EINVAL when queue is out of range.
  */
 struct tb_writer *tb_tun_writer(struct tb_tun *t, unsigned queue);
 
@@ -503,7 +513,7 @@ struct tb_tun_reader_stats {
 
 struct tb_tun_reader;
 
-/* opts may be NULL. NULL when out of memory or queue is out of range. */
+/* opts may be NULL. NULL with errno ENOMEM, or EINVAL when queue is out of range. */
 struct tb_tun_reader *tb_tun_reader_create(struct tb_tun *t, unsigned queue,
 					   const struct tb_tun_reader_opts *opts);
 void tb_tun_reader_destroy(struct tb_tun_reader *r);
@@ -562,13 +572,13 @@ struct tb_carrier_opts {
 struct tb_carrier;
 
 /*
- * Opens and binds the socket. NULL on failure, with a negative errno in
- * *err (err may be NULL): -EINVAL for bad options (no bind address, an
- * address family other than AF_INET/AF_INET6, a bind_len too short for it,
- * unknown flags, negative buffer sizes, more than 1024 recv_slots, slots
- * over 1 MiB), -EADDRINUSE, ...
+ * Opens and binds the socket. NULL on failure with errno set: EINVAL for
+ * bad options (no bind address, an address family other than
+ * AF_INET/AF_INET6, a bind_len too short for it, unknown flags, negative
+ * buffer sizes, more than 1024 recv_slots, slots over 1 MiB), EADDRINUSE,
+ * ENOMEM, ...
  */
-struct tb_carrier *tb_carrier_open(const struct tb_carrier_opts *opts, int *err);
+struct tb_carrier *tb_carrier_open(const struct tb_carrier_opts *opts);
 void tb_carrier_close(struct tb_carrier *c);
 
 int tb_carrier_fd(const struct tb_carrier *c);

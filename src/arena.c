@@ -3,6 +3,8 @@
  * consolidated at reset so the steady state is one slab and no malloc. */
 #include "internal.h"
 
+#include <errno.h>
+
 #include <stdlib.h>
 
 static struct tbi_chunk *chunk_new(size_t size)
@@ -24,13 +26,16 @@ struct tb_arena *tb_arena_create(size_t size)
 {
 	struct tb_arena *a = calloc(1, sizeof(*a));
 
-	if (!a)
+	if (!a) {
+		errno = ENOMEM;
 		return NULL;
+	}
 	if (!size)
 		size = TB_ARENA_DEFAULT_SIZE;
 	a->head = a->cur = chunk_new(size);
 	if (!a->head) {
 		free(a);
+		errno = ENOMEM;
 		return NULL;
 	}
 	a->capacity = size;

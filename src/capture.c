@@ -139,7 +139,7 @@ void tb_capture_clear(struct tb_capture *c)
 	c->nrecs = 0;
 }
 
-void tb_capture_fail(struct tb_capture *c, unsigned n, int err, int gso_only)
+void tbi_capture_fail(struct tb_capture *c, unsigned n, int err, int gso_only)
 {
 	c->fail_n = n;
 	c->fail_err = err < 0 ? err : -EIO;

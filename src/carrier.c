@@ -94,12 +94,6 @@ struct tb_carrier {
 	struct tb_carrier_stats st;
 };
 
-static void set_err(int *err, int e)
-{
-	if (err)
-		*err = e;
-}
-
 static void count_err(struct tb_carrier *c, int e)
 {
 	c->st.errors++;
@@ -200,18 +194,18 @@ static int open_socket(struct tb_carrier *c, const struct tb_carrier_opts *o)
 	return 0;
 }
 
-struct tb_carrier *tb_carrier_open(const struct tb_carrier_opts *opts, int *err)
+struct tb_carrier *tb_carrier_open(const struct tb_carrier_opts *opts)
 {
 	struct tb_carrier *c;
 	int e = check_opts(opts);
 
 	if (e) {
-		set_err(err, e);
+		errno = -e;
 		return NULL;
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {
-		set_err(err, -ENOMEM);
+		errno = ENOMEM;
 		return NULL;
 	}
 	c->fd = -1;
@@ -234,15 +228,14 @@ struct tb_carrier *tb_carrier_open(const struct tb_carrier_opts *opts, int *err)
 	if (!e)
 		e = open_socket(c, opts);
 	if (e) {
-		set_err(err, e);
 		tb_carrier_close(c);
+		errno = -e;
 		return NULL;
 	}
 	for (unsigned k = 0; k < c->nslots; k++) {
 		c->riov[k] = (struct iovec){c->slots + (size_t)k * c->slot_size, c->slot_size};
 		reset_slot(c, k);
 	}
-	set_err(err, 0);
 	return c;
 }
 

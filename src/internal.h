@@ -21,6 +21,10 @@
 #define TBI_NOINLINE
 #define TBI_INLINE	inline
 #define TBI_UNLIKELY(x) (x)
+/* Tests of error paths: the next n writes of the capture writer fail with
+ * err (gso_only: only superpacket writes). Not in the public header. */
+void tbi_capture_fail(struct tb_capture *c, unsigned n, int err, int gso_only);
+
 #endif
 
 static inline uint16_t tbi_get16(const uint8_t *p)
@@ -192,5 +196,9 @@ void tbi_wake(int wake_fd);
  * negative errno.
  */
 int tbi_poll_wake(int fd, short events, int wake_fd, int timeout_ms);
+
+/* Tests of error paths: the next n writes of the capture writer fail with
+ * err (gso_only: only superpacket writes). Not in the public header. */
+void tbi_capture_fail(struct tb_capture *c, unsigned n, int err, int gso_only);
 
 #endif

@@ -143,12 +143,6 @@ fail:
 	return NULL;
 }
 
-static void set_err(int *err, int e)
-{
-	if (err)
-		*err = e;
-}
-
 static int open_queue(struct tb_tun *t, const char *name, short flags, int *fd_out)
 {
 	struct ifreq ifr;
@@ -184,20 +178,20 @@ static int setup_vnet(struct tb_tun *t, int fd, unsigned want)
 }
 
 /* Where open and attach end: writers for a device set up without error (e
- * == 0), else everything taken back. */
-static struct tb_tun *finish(struct tb_tun *t, int e, int *err)
+ * == 0), else everything taken back and NULL with errno set. */
+static struct tb_tun *finish(struct tb_tun *t, int e)
 {
 	if (!e)
 		e = tbi_tun_make_writers(t);
-	set_err(err, e);
 	if (e) {
 		tb_tun_close(t);
+		errno = -e;
 		return NULL;
 	}
 	return t;
 }
 
-struct tb_tun *tb_tun_open(const struct tb_tun_opts *opts, int *err)
+struct tb_tun *tb_tun_open(const struct tb_tun_opts *opts)
 {
 	struct tb_tun_opts o = opts ? *opts : (struct tb_tun_opts){0};
 	unsigned nq = o.queues ? o.queues : 1;
@@ -207,12 +201,12 @@ struct tb_tun *tb_tun_open(const struct tb_tun_opts *opts, int *err)
 	int e;
 
 	if (nq > TB_TUN_MAX_QUEUES || (o.name && strlen(o.name) >= IFNAMSIZ)) {
-		set_err(err, -EINVAL);
+		errno = EINVAL;
 		return NULL;
 	}
 	t = tun_alloc(nq);
 	if (!t) {
-		set_err(err, -ENOMEM);
+		errno = ENOMEM;
 		return NULL;
 	}
 	if (nq > 1)
@@ -238,10 +232,10 @@ struct tb_tun *tb_tun_open(const struct tb_tun_opts *opts, int *err)
 	if (t->vnet && (e = setup_vnet(t, t->fds[0], want)))
 		goto done;
 done:
-	return finish(t, e, err);
+	return finish(t, e);
 }
 
-struct tb_tun *tb_tun_attach(int fd, const struct tb_tun_opts *opts, int *err)
+struct tb_tun *tb_tun_attach(int fd, const struct tb_tun_opts *opts)
 {
 	struct tb_tun_opts o = opts ? *opts : (struct tb_tun_opts){0};
 	unsigned want = o.offloads ? o.offloads : TB_TUN_ALL;
@@ -250,12 +244,12 @@ struct tb_tun *tb_tun_attach(int fd, const struct tb_tun_opts *opts, int *err)
 	int e;
 
 	if (fd < 0) {
-		set_err(err, -EBADF);
+		errno = EBADF;
 		return NULL;
 	}
 	t = tun_alloc(1);
 	if (!t) {
-		set_err(err, -ENOMEM);
+		errno = ENOMEM;
 		return NULL;
 	}
 	t->attached = 1;
@@ -275,7 +269,7 @@ struct tb_tun *tb_tun_attach(int fd, const struct tb_tun_opts *opts, int *err)
 		t->caps = caps_of(t->offloads);
 	}
 done:
-	return finish(t, e, err);
+	return finish(t, e);
 }
 
 void tb_tun_close(struct tb_tun *t)
@@ -297,7 +291,7 @@ void tb_tun_close(struct tb_tun *t)
 
 int tb_tun_fd(const struct tb_tun *t, unsigned queue)
 {
-	return queue < t->nq ? t->fds[queue] : -1;
+	return queue < t->nq ? t->fds[queue] : -EINVAL;
 }
 
 unsigned tb_tun_queues(const struct tb_tun *t)

@@ -44,6 +44,7 @@ struct tb_tun_reader *tb_tun_reader_create(struct tb_tun *t, unsigned queue,
 	r->pkts = calloc(r->max_pkts, sizeof(*r->pkts));
 	if (!r->buf || !r->pkts) {
 		tb_tun_reader_destroy(r);
+		errno = ENOMEM;
 		return NULL;
 	}
 	return r;

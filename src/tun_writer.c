@@ -29,7 +29,11 @@ int tbi_tun_make_writers(struct tb_tun *t)
 
 struct tb_writer *tb_tun_writer(struct tb_tun *t, unsigned queue)
 {
-	return queue < t->nq ? &t->writers[queue]->w : NULL;
+	if (queue >= t->nq) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return &t->writers[queue]->w;
 }
 
 /* Waits until fd takes a write; -ESHUTDOWN when the device is woken. */

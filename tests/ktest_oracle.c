@@ -468,12 +468,14 @@ static void setup(void)
 	nsu_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1");
 	nsu_sysctl("/proc/sys/net/ipv6/conf/default/addr_gen_mode", "1");
 
-	tin = tb_tun_open(&oin, &err);
+	tin = tb_tun_open(&oin);
+	err = tin ? 0 : -errno;
 	if (!tin)
 		nsu_skip("TUN with IFF_VNET_HDR: %s", strerror(-err));
 	if (!tb_tun_vnet(tin) || tb_tun_caps(tin) != (TB_CAP_TSO | TB_CAP_USO))
 		nsu_skip("no TSO and USO on TUN (offloads 0x%x)", tb_tun_offloads(tin));
-	tout = tb_tun_open(&oout, &err);
+	tout = tb_tun_open(&oout);
+	err = tout ? 0 : -errno;
 	NSU_CHECK(tout, "open tbout: %s", strerror(-err));
 
 	nsu_run("ip -n %s link set tbin up", ns);

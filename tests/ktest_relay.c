@@ -540,7 +540,8 @@ static struct tb_tun *make_tun(const char *ns, const char *dev, const char *ip4,
 
 	nsu_enter(ns);
 	nsu_sysctl("/proc/sys/net/ipv6/conf/default/addr_gen_mode", "1");
-	t = tb_tun_open(&o, &err);
+	t = tb_tun_open(&o);
+	err = t ? 0 : -errno;
 	if (!t)
 		nsu_skip("TUN with IFF_VNET_HDR: %s", strerror(-err));
 	if (!(tb_tun_caps(t) & TB_CAP_TSO))

@@ -516,12 +516,14 @@ static void setup(void)
 	/* No link-local addresses: fewer packets of the stack's own. */
 	nsu_sysctl("/proc/sys/net/ipv6/conf/default/addr_gen_mode", "1");
 
-	tin = tb_tun_open(&oin, &err);
+	tin = tb_tun_open(&oin);
+	err = tin ? 0 : -errno;
 	if (!tin)
 		nsu_skip("TUN with IFF_VNET_HDR: %s", strerror(-err));
 	if (!tb_tun_vnet(tin) || !(tb_tun_caps(tin) & TB_CAP_TSO))
 		nsu_skip("no TSO on TUN (offloads 0x%x)", tb_tun_offloads(tin));
-	tout = tb_tun_open(&oout, &err);
+	tout = tb_tun_open(&oout);
+	err = tout ? 0 : -errno;
 	NSU_CHECK(tout, "open tbout: %s", strerror(-err));
 	NSU_CHECK(!tb_tun_vnet(tout), "tbout has a virtio header");
 	printf("tbin: offloads 0x%x caps 0x%x; tbout: plain\n", tb_tun_offloads(tin),

@@ -370,13 +370,13 @@ static void reader_oversize(void **st)
 	const struct tb_tun_pkt *pk;
 	struct tb_tun_reader *r;
 	struct tb_tun *t;
-	int sv[2], err, sz = 1 << 20, n;
+	int sv[2], sz = 1 << 20, n;
 	size_t len;
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), 0);
 	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-	t = tb_tun_attach(sv[1], NULL, &err);
+	t = tb_tun_attach(sv[1], NULL);
 	assert_non_null(t);
 	/* The smallest buffer: room for one 64 KiB packet, which 70,000 bytes
 	 * overflow. */

@@ -68,7 +68,7 @@ static void error_does_not_stop_others(void **st)
 	tu_add_next(h, &u); /* 1 */
 	tu_add(h, &i4);	    /* 2 */
 	tu_add_next(h, &u); /* 3 */
-	tb_capture_fail(h->cap, 1, -EIO, 0);
+	tbi_capture_fail(h->cap, 1, -EIO, 0);
 	assert_int_equal(tu_flush_flags(h, TU_ALLOW_LOSS), -EIO);
 	tu_expect(h, "[1 3] 2");
 	expect_failures(h, 0, 1);
@@ -161,7 +161,7 @@ static void fallback(void **st)
 		tu_add_next(h, &u); /* 1 3 5 */
 	}
 	tu_add(h, &i4); /* 6 */
-	tb_capture_fail(h->cap, 1, -EINVAL, 1);
+	tbi_capture_fail(h->cap, 1, -EINVAL, 1);
 	tu_flush_expect(h, "0 2 4 [1 3 5] 6", NULL);
 	expect_failures(h, 1, 1);
 	tu_batch_stats(h, &s);
@@ -172,7 +172,7 @@ static void fallback(void **st)
 		tu_add_next(h, &t);
 		tu_add_next(h, &u);
 	}
-	tb_capture_fail(h->cap, 2, -EINVAL, 1);
+	tbi_capture_fail(h->cap, 2, -EINVAL, 1);
 	tu_flush_expect(h, "0 2 4 1 3 5", NULL);
 	expect_failures(h, 2, 2);
 	tu_batch_stats(h, &s);
@@ -183,7 +183,7 @@ static void fallback(void **st)
 	for (int i = 0; i < 3; i++)
 		tu_add_next(h, &t);
 	tu_add_next(h, &u);
-	tb_capture_fail(h->cap, 2, -EIO, 0);
+	tbi_capture_fail(h->cap, 2, -EIO, 0);
 	assert_int_equal(tu_flush_flags(h, TU_ALLOW_LOSS), -EIO);
 	tu_expect(h, "1 2 3");
 	expect_failures(h, 1, 2);
@@ -256,7 +256,7 @@ static void early_drain(void **st)
 	t = tcp();
 	for (int i = 0; i < 4; i++)
 		tu_add_next(h, &t);
-	tb_capture_fail(h->cap, 1, -EIO, 1);
+	tbi_capture_fail(h->cap, 1, -EIO, 1);
 	tu_add_next(h, &t);
 	tu_add_next(h, &t);
 	tu_flush_expect(h, "0 1 2 3 [4 5]", NULL);
@@ -267,7 +267,7 @@ static void early_drain(void **st)
 		t.sport = (uint16_t)(100 + i);
 		tu_add_next(h, &t);
 	}
-	tb_capture_fail(h->cap, 1, -EIO, 0);
+	tbi_capture_fail(h->cap, 1, -EIO, 0);
 	tu_add_next(h, &t);
 	tu_add_next(h, &t);
 	assert_int_equal(tu_flush_flags(h, TU_ALLOW_LOSS), -EIO);

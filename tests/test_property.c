@@ -252,7 +252,7 @@ static void run_iteration(uint64_t seed, unsigned it)
 		for (unsigned i = 0; i < n; i++)
 			tu_add_bytes(h, bufs[i], lens[i]);
 		if (chance(10))
-			tb_capture_fail(h->cap, 1 + below(3), -EINVAL, 1); /* only superpackets */
+			tbi_capture_fail(h->cap, 1 + below(3), -EINVAL, 1); /* only superpackets */
 		if (tu_flush(h))
 			tu_fail("flush failed though only superpackets were rejected");
 		tu_batch_stats(h, &st);

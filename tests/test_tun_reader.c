@@ -31,7 +31,8 @@ static void pair_open(struct pair *p, int vnet)
 	int err = 1;
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p->sv), 0);
-	p->t = tb_tun_attach(p->sv[0], &o, &err);
+	p->t = tb_tun_attach(p->sv[0], &o);
+	err = p->t ? 0 : -errno;
 	assert_non_null(p->t);
 	assert_int_equal(err, 0);
 	assert_int_equal(tb_tun_vnet(p->t), vnet);
@@ -326,7 +327,7 @@ static void test_caps_room_wake_eof(void **state)
 	tb_tun_close(p.t);
 
 	/* The peer gone: the end, not a busy loop. */
-	p.t = tb_tun_attach(p.sv[0], NULL, NULL);
+	p.t = tb_tun_attach(p.sv[0], NULL);
 	assert_non_null(p.t);
 	r = tb_tun_reader_create(p.t, 0, NULL);
 	assert_non_null(r);
@@ -513,18 +514,17 @@ static void test_writer_full_socket(void **state)
 
 static void test_open_errors(void **state)
 {
-	int err = 0;
 	char longname[64];
 	(void)state;
 
 	memset(longname, 'x', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = 0;
-	assert_null(tb_tun_open(&(struct tb_tun_opts){.name = longname}, &err));
-	assert_int_equal(err, -EINVAL);
-	assert_null(tb_tun_open(&(struct tb_tun_opts){.queues = TB_TUN_MAX_QUEUES + 1}, &err));
-	assert_int_equal(err, -EINVAL);
-	assert_null(tb_tun_attach(-1, NULL, &err));
-	assert_int_equal(err, -EBADF);
+	assert_null(tb_tun_open(&(struct tb_tun_opts){.name = longname}));
+	assert_int_equal(errno, EINVAL);
+	assert_null(tb_tun_open(&(struct tb_tun_opts){.queues = TB_TUN_MAX_QUEUES + 1}));
+	assert_int_equal(errno, EINVAL);
+	assert_null(tb_tun_attach(-1, NULL));
+	assert_int_equal(errno, EBADF);
 	tb_tun_close(NULL);
 	tb_tun_reader_destroy(NULL);
 }
@@ -539,17 +539,14 @@ static void test_attach_offloads(void **state)
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
 	t = tb_tun_attach(
-		sv[0], &(struct tb_tun_opts){.offloads = TB_TUN_CSUM | TB_TUN_TSO4 | TB_TUN_TSO6},
-		NULL);
+		sv[0], &(struct tb_tun_opts){.offloads = TB_TUN_CSUM | TB_TUN_TSO4 | TB_TUN_TSO6});
 	assert_int_equal(tb_tun_caps(t), TB_CAP_TSO);
 	tb_tun_close(t);
-	t = tb_tun_attach(sv[0], &(struct tb_tun_opts){.offloads = TB_TUN_TSO4 | TB_TUN_TSO6},
-			  NULL);
+	t = tb_tun_attach(sv[0], &(struct tb_tun_opts){.offloads = TB_TUN_TSO4 | TB_TUN_TSO6});
 	assert_int_equal(tb_tun_offloads(t), 0);
 	assert_int_equal(tb_tun_caps(t), 0);
 	tb_tun_close(t);
-	t = tb_tun_attach(sv[0], &(struct tb_tun_opts){.offloads = TB_TUN_ALL & ~TB_TUN_USO6},
-			  NULL);
+	t = tb_tun_attach(sv[0], &(struct tb_tun_opts){.offloads = TB_TUN_ALL & ~TB_TUN_USO6});
 	assert_int_equal(tb_tun_caps(t), TB_CAP_TSO);
 	tb_tun_close(t);
 	close(sv[0]);
