@@ -27,6 +27,7 @@
  *  3: a short packet: length = byte >> 2, then that many bytes.
  * The input ends with a flush.
  */
+#include "internal.h" /* tbi_capture_fail */
 #include "refcheck.h"
 
 #include <stdio.h>
