@@ -1,4 +1,4 @@
-# Front door: make, make install, make test, make demo, make bench, make fuzz.
+# Front door: make, make install, make uninstall, make test, make demo, make bench, make fuzz.
 #
 # make and make install build with what is there and install no package: the library
 # always, the CLI and the tests when pkg-config finds what they need; they print what
@@ -18,7 +18,7 @@ BUILD_DEPS = cmake make gcc pkg-config libcmocka-dev libpcap-dev
 DEMO_DEPS = cmake make gcc pkg-config libpcap-dev
 TEST_DEPS = $(BUILD_DEPS) iproute2 ethtool clang libclang-rt-14-dev tcpdump python3 clang-format valgrind
 
-.PHONY: all deps test demo bench fuzz fuzz-build fuzz-regress memcheck install clean format
+.PHONY: all deps test demo bench fuzz fuzz-build fuzz-regress memcheck install uninstall clean format
 
 all:
 	@command -v cmake >/dev/null || { echo "tunbatch: make needs cmake (3.18 or later) and a C compiler" >&2; exit 1; }
@@ -82,8 +82,19 @@ memcheck:
 	cmake --build build-memcheck -j$(JOBS)
 	scripts/memcheck.sh build-memcheck
 
+# Stripped: the shared library keeps its exported, versioned symbols (src/tunbatch.map).
 install: all
-	cmake --install $(BUILD_DIR)
+	cmake --install $(BUILD_DIR) --strip
+	@echo "tunbatch: installed into $(PREFIX) (listed in $(BUILD_DIR)/install_manifest.txt; make uninstall removes them)"
+
+# Removes exactly the files make install put, as its manifest lists them.
+uninstall:
+	@[ -f $(BUILD_DIR)/install_manifest.txt ] || { echo "tunbatch: no $(BUILD_DIR)/install_manifest.txt: nothing installed from $(BUILD_DIR)" >&2; exit 1; }
+	@while IFS= read -r f || [ -n "$$f" ]; do \
+		if [ -e "$$f" ] || [ -L "$$f" ]; then rm -f "$$f" && echo "removed $$f"; fi; \
+	done < $(BUILD_DIR)/install_manifest.txt
+	@rmdir "$$(sed -n 's,/tunbatchConfig.cmake$$,,p' $(BUILD_DIR)/install_manifest.txt)" 2>/dev/null || true
+	@rm -f $(BUILD_DIR)/install_manifest.txt
 
 format:
 	clang-format -i include/*.h src/*.c src/*.h tools/*.c tools/*.h tests/*.c tests/*.h bench/*.c bench/*.h fuzz/*.c fuzz/*.h examples/*.c 2>/dev/null || true
