@@ -1,4 +1,5 @@
-# Front door: make, make install, make uninstall, make test, make demo, make bench, make fuzz.
+# Front door: make, make install, make uninstall, make check, make test, make demo,
+# make bench, make fuzz.
 #
 # make and make install build with what is there and install no package: the library
 # always, the CLI and the tests when pkg-config finds what they need; they print what
@@ -18,7 +19,7 @@ BUILD_DEPS = cmake make gcc pkg-config libcmocka-dev libpcap-dev
 DEMO_DEPS = cmake make gcc pkg-config libpcap-dev
 TEST_DEPS = $(BUILD_DEPS) iproute2 ethtool clang libclang-rt-14-dev tcpdump python3 clang-format valgrind
 
-.PHONY: all deps test demo bench fuzz fuzz-build fuzz-regress memcheck install uninstall clean format
+.PHONY: all deps check test demo bench fuzz fuzz-build fuzz-regress memcheck install uninstall clean format
 
 all:
 	@command -v cmake >/dev/null || { echo "tunbatch: make needs cmake (3.18 or later) and a C compiler" >&2; exit 1; }
@@ -30,6 +31,14 @@ all:
 # Installs the packages of a full build (library, CLI, tests), on request only.
 deps:
 	@scripts/deps.sh --for "make deps" $(BUILD_DEPS)
+
+# The edit-and-test loop: the unit and CLI tests on the sanitized build of make test,
+# without the kernel tests (make test runs those).
+check:
+	@[ -f build-test/CMakeCache.txt ] || cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DTB_SANITIZE=ON \
+		-DTB_CLI=ON -DTB_TESTS=ON $(CMAKE_FLAGS)
+	cmake --build build-test -j$(JOBS)
+	cd build-test && ctest --output-on-failure -j$(JOBS) -LE kernel
 
 # Sanitized build, every test. Root-only tests skip (exit 77) elsewhere.
 # The fuzz corpora and valgrind run first, so that ctest's summary closes the output.
