@@ -33,12 +33,12 @@ deps:
 	@scripts/deps.sh --for "make deps" $(BUILD_DEPS)
 
 # The edit-and-test loop: the unit and CLI tests on the sanitized build of make test,
-# without the kernel tests (make test runs those).
+# without the kernel tests and the installed-example test (make test runs those).
 check:
 	@[ -f build-test/CMakeCache.txt ] || cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DTB_SANITIZE=ON \
 		-DTB_CLI=ON -DTB_TESTS=ON $(CMAKE_FLAGS)
 	cmake --build build-test -j$(JOBS)
-	cd build-test && ctest --output-on-failure -j$(JOBS) -LE kernel
+	cd build-test && ctest --output-on-failure -j$(JOBS) -LE 'kernel|install'
 
 # Sanitized build, every test. Root-only tests skip (exit 77) elsewhere.
 # The fuzz corpora and valgrind run first, so that ctest's summary closes the output.
