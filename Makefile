@@ -94,6 +94,7 @@ memcheck:
 # Stripped: the shared library keeps its exported, versioned symbols (src/tunbatch.map).
 install: all
 	cmake --install $(BUILD_DIR) --strip
+	@cat $(BUILD_DIR)/tunbatch-parts.txt
 	@echo "tunbatch: installed into $(PREFIX) (listed in $(BUILD_DIR)/install_manifest.txt; make uninstall removes them)"
 
 # Removes exactly the files make install put, as its manifest lists them.
