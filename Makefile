@@ -4,7 +4,7 @@ MAKEFLAGS += --no-print-directory
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-BUILD_DEPS = cmake make gcc pkg-config libcmocka-dev libpcap-dev
+BUILD_DEPS = cmake make gcc pkg-config libcmocka-dev libpcap-dev libssl-dev
 TEST_DEPS = $(BUILD_DEPS) iproute2 clang libclang-rt-14-dev iperf3 tcpdump python3 clang-format
 
 .PHONY: all deps test demo bench fuzz fuzz-build fuzz-regress memcheck install clean format
@@ -40,7 +40,7 @@ bench:
 
 # libFuzzer targets (clang): fuzz/fuzz_*.c, corpora in fuzz/corpus/<target>/.
 FUZZ_TIME ?= 60
-FUZZ_DEPS = cmake make pkg-config libpcap-dev clang libclang-rt-14-dev
+FUZZ_DEPS = cmake make pkg-config libpcap-dev libssl-dev clang libclang-rt-14-dev
 
 fuzz-build:
 	@scripts/deps.sh $(FUZZ_DEPS)
