@@ -523,8 +523,11 @@ void tb_tun_reader_stats(const struct tb_tun_reader *r, struct tb_tun_reader_sta
  * A non-blocking UDP socket, IPv4 or IPv6, that receives with recvmmsg and
  * UDP_GRO (Linux 5.0+) and sends with sendmmsg and UDP_SEGMENT (Linux
  * 4.18+). Both offloads are asked for, never assumed: a kernel that refuses
- * one leaves it off. One eventfd wakes a blocked receive or send for
- * shutdown.
+ * one leaves it off. UDP_GRO is asked for only with slots of 64 KiB or more,
+ * since a GRO buffer holds up to 64 KiB. One eventfd wakes a blocked receive
+ * or send for shutdown. Every buffer is made at open: receiving and sending
+ * allocate nothing and copy no payload. Not thread-safe, but for
+ * tb_carrier_wake: one carrier per thread (TB_CARRIER_REUSEPORT for more).
  */
 
 /* tb_carrier_opts.flags */
@@ -549,14 +552,17 @@ struct tb_carrier_opts {
 	unsigned recv_slots; /* receive slots (one datagram or one GRO buffer each); 0: 64 */
 	size_t slot_size;    /* bytes per receive slot; 0: 65536 */
 	unsigned send_max;   /* datagrams held for one flush; 0: 1024 */
-	size_t send_size;    /* bytes of send buffers held for one flush; 0: 4 MiB */
+	size_t send_size;    /* bytes of send buffers held for one flush; 0: 4 MiB; min 64 KiB */
 };
 
 struct tb_carrier;
 
 /*
  * Opens and binds the socket. NULL on failure, with a negative errno in
- * *err (err may be NULL): -EINVAL for bad options, -EADDRINUSE, ...
+ * *err (err may be NULL): -EINVAL for bad options (no bind address, an
+ * address family other than AF_INET/AF_INET6, a bind_len too short for it,
+ * unknown flags, negative buffer sizes, more than 1024 recv_slots, slots
+ * over 1 MiB), -EADDRINUSE, ...
  */
 struct tb_carrier *tb_carrier_open(const struct tb_carrier_opts *opts, int *err);
 void tb_carrier_close(struct tb_carrier *c);
@@ -586,8 +592,10 @@ struct tb_dgram {
  * many datagrams of one sender is split into one view per datagram, without
  * copying. A datagram larger than its slot (MSG_TRUNC) is counted and
  * dropped, never delivered cut. *dgrams points to the views in arrival
- * order. Returns how many (0 on timeout), -ESHUTDOWN once woken, or another
- * negative errno.
+ * order. At most 64 views per slot are handed out per call: when one
+ * recvmmsg brought more, the next call returns the rest without waiting or
+ * calling the kernel. Returns how many (0 on timeout), -ESHUTDOWN once woken,
+ * or another negative errno.
  *
  * The contract that makes a receive path copy-free: the views and the bytes
  * they point to stay valid, and the carrier leaves them unchanged, until the
@@ -603,15 +611,19 @@ int tb_carrier_recv(struct tb_carrier *c, int timeout_ms, struct tb_dgram **dgra
  * with its destination, and flush after the burst. size is at most 65507.
  * A buffer is valid until the next reserve or flush; commit it before
  * reserving another. When the carrier holds send_max datagrams or
- * send_size bytes, reserve sends what is held first. NULL with errno set
- * (EINVAL for a size over 65507, or a send error).
+ * send_size bytes, reserve sends what is held first (a datagram dropped
+ * then is reported by the next flush). Buffers are 16-byte aligned. NULL
+ * with errno set: EINVAL for a size over 65507, ESHUTDOWN once woken.
  */
 void *tb_carrier_reserve(struct tb_carrier *c, size_t size);
 
 /*
  * Queues len bytes at buf (the buffer reserve returned, or any memory valid
- * until the next flush) for to. Returns 0 or -EINVAL (len over 65507, a bad
- * address).
+ * until the next flush) for to. Returns 0 or -EINVAL (len over 65507, more
+ * than the reserved size, a bad address: NULL, a family the socket can't
+ * reach, a short to_len, port 0). An AF_INET destination of an IPv6
+ * carrier is sent to as ::ffff:a.b.c.d. When send_max datagrams are held,
+ * commit sends them first, so it may also return -ESHUTDOWN.
  */
 int tb_carrier_commit(struct tb_carrier *c, const void *buf, size_t len, const struct sockaddr *to,
 		      socklen_t to_len);
@@ -647,8 +659,9 @@ struct tb_carrier_stats {
 	uint64_t gso_msgs;	/* UDP_SEGMENT messages the kernel took */
 	uint64_t gso_segs;	/* datagrams in those messages */
 	uint64_t gso_fallbacks; /* UDP_SEGMENT refused (EIO) and turned off */
-	uint64_t tx_dropped;	/* datagrams refused by the kernel */
-	uint64_t errors;	/* failed calls other than EAGAIN and EINTR */
+	uint64_t tx_dropped;	/* datagrams refused by the kernel, or discarded when woken */
+	uint64_t errors;	/* failed calls other than EAGAIN and EINTR, and received
+				   slots whose GRO control message was unusable (EBADMSG) */
 	struct {
 		int err;	       /* a positive errno; 0 for an unused entry */
 		uint64_t count;	       /* failed calls with it */

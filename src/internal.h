@@ -112,4 +112,14 @@ void tbi_ipv4_set_csum(uint8_t *ip, unsigned ihl_bytes);
 /* True when the packet's L4 checksum (and IPv4 header checksum) are right. */
 int tbi_verify_csum(const struct tbi_pkt *p);
 
+/* The wake eventfd (wake.c, Linux only) of the device and the carrier. */
+int tbi_wake_open(void); /* the eventfd, or a negative errno */
+void tbi_wake(int wake_fd);
+/*
+ * One wait for events on fd, or for the wake eventfd; EINTR is retried.
+ * Returns fd's revents (> 0), 0 on timeout, -ESHUTDOWN once woken, or a
+ * negative errno.
+ */
+int tbi_poll_wake(int fd, short events, int wake_fd, int timeout_ms);
+
 #endif

@@ -10,7 +10,6 @@
 #include <net/if.h>
 #include <poll.h>
 #include <stdlib.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 #include <linux/if_tun.h>
@@ -159,7 +158,7 @@ static struct tb_tun *tun_alloc(unsigned nq)
 	for (unsigned i = 0; i < nq; i++)
 		t->fds[i] = -1;
 	t->nq = nq;
-	t->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	t->wake_fd = tbi_wake_open();
 	if (t->wake_fd < 0)
 		goto fail;
 	return t;
@@ -369,12 +368,7 @@ unsigned tb_tun_caps(const struct tb_tun *t)
 
 void tb_tun_wake(struct tb_tun *t)
 {
-	uint64_t one = 1;
-
-	/* Never read back: it stays readable, so every later poll sees it. */
-	if (write(t->wake_fd, &one, sizeof(one)) < 0) {
-		/* Full counter: already woken. */
-	}
+	tbi_wake(t->wake_fd);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -389,23 +383,13 @@ struct tb_writer *tb_tun_writer(struct tb_tun *t, unsigned queue)
 /* Waits until fd takes a write; -ESHUTDOWN when the device is woken. */
 static int wait_writable(const struct tb_tun *t, int fd)
 {
-	struct pollfd p[2] = {
-		{.fd = fd, .events = POLLOUT},
-		{.fd = t->wake_fd, .events = POLLIN},
-	};
+	int r = tbi_poll_wake(fd, POLLOUT, t->wake_fd, -1);
 
-	for (;;) {
-		int n = poll(p, 2, -1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (p[1].revents)
-			return -ESHUTDOWN;
-		if (p[0].revents & (POLLERR | POLLNVAL))
-			return -EIO;
-		return 0; /* POLLOUT, or POLLHUP which the write reports */
-	}
+	if (r < 0)
+		return r;
+	if (r & (POLLERR | POLLNVAL))
+		return -EIO;
+	return 0; /* POLLOUT, or POLLHUP which the write reports */
 }
 
 static int send_iov(struct tun_writer *tw, const struct iovec *iov, int n, size_t len)
@@ -563,10 +547,6 @@ static int accept_pkt(struct tb_tun_reader *r, struct tb_tun_pkt *p, const uint8
 
 int tb_tun_read(struct tb_tun_reader *r, int timeout_ms, const struct tb_tun_pkt **pkts)
 {
-	struct pollfd pf[2] = {
-		{.fd = r->fd, .events = POLLIN},
-		{.fd = r->t->wake_fd, .events = POLLIN},
-	};
 	uint8_t vh_raw[TB_VNET_HDR_LEN];
 	struct iovec iov[2];
 	size_t used = 0;
@@ -574,17 +554,13 @@ int tb_tun_read(struct tb_tun_reader *r, int timeout_ms, const struct tb_tun_pkt
 	int rc;
 
 	*pkts = r->pkts;
-	do
-		rc = poll(pf, 2, timeout_ms);
-	while (rc < 0 && errno == EINTR);
-	if (rc < 0)
-		return -errno;
+	rc = tbi_poll_wake(r->fd, POLLIN, r->t->wake_fd, timeout_ms);
+	if (rc < 0 && rc != -ESHUTDOWN)
+		return rc;
 	r->st.polls++;
-	if (pf[1].revents)
-		return -ESHUTDOWN;
-	if (rc == 0)
-		return 0;
-	if (pf[0].revents & POLLNVAL)
+	if (rc <= 0)
+		return rc; /* woken, or out of time */
+	if (rc & POLLNVAL)
 		return -EBADF;
 	while (n < r->max_pkts && r->size - used >= READ_ROOM) {
 		struct tb_tun_pkt *p = &r->pkts[n];
