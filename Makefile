@@ -1,4 +1,4 @@
-# Front door: make, make test, make demo, make bench, make fuzz, make install.
+# Front door: make, make test, make demo, make bench, make e2e, make fuzz, make install.
 PREFIX ?= /usr/local
 MAKEFLAGS += --no-print-directory
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
@@ -7,7 +7,7 @@ CMAKE_FLAGS ?=
 BUILD_DEPS = cmake make gcc pkg-config libcmocka-dev libpcap-dev libssl-dev
 TEST_DEPS = $(BUILD_DEPS) iproute2 nftables clang libclang-rt-14-dev iperf3 tcpdump python3 clang-format
 
-.PHONY: all deps test demo bench fuzz fuzz-build fuzz-regress memcheck install clean format
+.PHONY: all deps test demo bench e2e fuzz fuzz-build fuzz-regress memcheck install clean format
 
 all: deps
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS)
@@ -37,6 +37,17 @@ bench:
 	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DTB_TESTS=OFF -DTB_BENCH=ON $(CMAKE_FLAGS)
 	cmake --build build-bench -j$(JOBS)
 	@scripts/bench.sh build-bench $(BENCH_ARGS)
+
+# End to end (root): tunbatch tunnel against the kernel over a bare veth, per cipher and
+# offload, through a reordering relay; E2E_ARGS=--peers adds tinc, OpenVPN, fastd, Nebula
+# and wireguard-go, --quick makes it a short smoke run. Table, JSON and chart in build-e2e/e2e/.
+E2E_DEPS = $(BUILD_DEPS) libcmocka-dev iproute2 iperf3 python3 gnuplot-nox
+E2E_ARGS ?=
+e2e:
+	@scripts/deps.sh $(E2E_DEPS)
+	cmake -S . -B build-e2e -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+	cmake --build build-e2e -j$(JOBS) --target tunbatch tb_impair
+	scripts/e2e.sh build-e2e $(E2E_ARGS)
 
 # libFuzzer targets (clang): fuzz/fuzz_*.c, corpora in fuzz/corpus/<target>/.
 FUZZ_TIME ?= 60
@@ -70,4 +81,4 @@ format:
 	clang-format -i include/*.h src/*.c src/*.h tools/*.c tools/*.h tests/*.c tests/*.h bench/*.c bench/*.h fuzz/*.c fuzz/*.h examples/*.c 2>/dev/null || true
 
 clean:
-	rm -rf build build-test build-bench build-fuzz build-memcheck
+	rm -rf build build-test build-bench build-fuzz build-memcheck build-e2e
