@@ -6,14 +6,16 @@
  *
  *   tb_impair --a LOCAL --a-peer ADDR --b LOCAL --b-peer ADDR
  *             [--reorder PERMILLE] [--dup PERMILLE] [--seed N]
- *             [--capture FILE --capture-max K]
+ *             [--capture FILE] [--capture-ba FILE] [--capture-max K]
  *
  * What arrives on the socket bound to --a goes out of the one bound to --b
  * to --b-peer, and back. Addresses are IPv4 a.b.c.d:port or [IPv6]:port; the
  * two sides may differ. A reordered datagram is held back until 1 to 8 later
  * datagrams of its direction have gone out (or 2 ms pass without one); a
- * duplicated one goes out twice (counted when both copies left). --capture writes the first K
- * datagrams from a to b to FILE (2-byte big-endian length, then the bytes), for replay tests.
+ * duplicated one goes out twice (counted when both copies left). --capture
+ * writes the first K datagrams from a to b to FILE (2-byte big-endian
+ * length, then the bytes), --capture-ba those from b to a: for replay and
+ * reflection tests.
  * SIGTERM or SIGINT ends it; it then prints one JSON line of counters per direction.
  */
 #define _GNU_SOURCE
@@ -52,8 +54,8 @@ struct dir {
 static volatile sig_atomic_t stop;
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 static unsigned reorder_pm, dup_pm;
-static FILE *capture;
-static unsigned capture_left;
+static FILE *capture[2]; /* a to b, b to a */
+static unsigned capture_left[2];
 
 static void on_signal(int sig)
 {
@@ -158,14 +160,16 @@ static void tick(struct dir *d, int all)
 
 static void forward(struct dir *d, const uint8_t *buf, size_t len)
 {
+	int c = d->name[0] == 'b';
+
 	d->rx++;
-	if (capture && capture_left && d->name[0] == 'a') {
+	if (capture[c] && capture_left[c]) {
 		uint8_t l[2] = {(uint8_t)(len >> 8), (uint8_t)len};
-		fwrite(l, 1, 2, capture);
-		fwrite(buf, 1, len, capture);
-		if (--capture_left == 0) {
-			fclose(capture);
-			capture = NULL;
+		fwrite(l, 1, 2, capture[c]);
+		fwrite(buf, 1, len, capture[c]);
+		if (--capture_left[c] == 0) {
+			fclose(capture[c]);
+			capture[c] = NULL;
 		}
 	}
 	if (reorder_pm && d->n_held < MAX_HELD && rnd(1000) < reorder_pm) {
@@ -225,9 +229,11 @@ int main(int argc, char **argv)
 		else if (!strcmp(k, "--seed"))
 			rng = strtoull(v, NULL, 0) | 1;
 		else if (!strcmp(k, "--capture"))
-			capture = fopen(v, "wb");
+			capture[0] = fopen(v, "wb");
+		else if (!strcmp(k, "--capture-ba"))
+			capture[1] = fopen(v, "wb");
 		else if (!strcmp(k, "--capture-max"))
-			capture_left = (unsigned)atoi(v);
+			capture_left[0] = capture_left[1] = (unsigned)atoi(v);
 		else {
 			fprintf(stderr, "tb_impair: unknown option '%s'\n", k);
 			return 2;
@@ -235,8 +241,8 @@ int main(int argc, char **argv)
 	}
 	if (!a || !b || !ap || !bp) {
 		fprintf(stderr, "usage: tb_impair --a LOCAL --a-peer ADDR --b LOCAL --b-peer ADDR "
-				"[--reorder PERMILLE] [--dup PERMILLE] [--seed N] [--capture FILE "
-				"--capture-max K]\n");
+				"[--reorder PERMILLE] [--dup PERMILLE] [--seed N] [--capture FILE] "
+				"[--capture-ba FILE] [--capture-max K]\n");
 		return 2;
 	}
 	ab.in = ba.out = open_bound(a);
@@ -268,8 +274,9 @@ int main(int argc, char **argv)
 	}
 	tick(&ab, 1);
 	tick(&ba, 1);
-	if (capture)
-		fclose(capture);
+	for (int c = 0; c < 2; c++)
+		if (capture[c])
+			fclose(capture[c]);
 	for (int i = 0; i < 2; i++) {
 		struct dir *d = i ? &ba : &ab;
 		printf("{\"event\":\"final\",\"dir\":\"%s\",\"rx\":%llu,\"tx\":%llu,\"reordered\":%"

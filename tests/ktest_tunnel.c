@@ -13,8 +13,9 @@
  * IPv6 B->A, every byte checked, and a counted UDP stream A->B whose
  * datagrams must each arrive intact and at most once. Meanwhile X sends B
  * garbage, truncated datagrams, datagrams under a wrong key and of an older
- * session, and replays of datagrams R captured: B must count each under its
- * reason, deliver none of them, and keep its peer.
+ * session, replays of datagrams R captured, and B's own datagrams sent back
+ * to it: B must count each under its reason, deliver none of them, and keep
+ * its peer.
  */
 #define _GNU_SOURCE
 #include "nsutil.h"
@@ -461,32 +462,42 @@ static void send_to_b(int fd, const void *buf, size_t len)
 	usleep(500); /* slow enough that B's socket never overflows because of X */
 }
 
+/* Reads the datagrams tb_impair captured into file name: how many (all of them). */
+static unsigned read_capture(const char *name, uint8_t (*bufs)[2048], size_t *lens)
+{
+	char file[300];
+	unsigned n = 0;
+	FILE *f;
+
+	path(file, sizeof(file), name);
+	f = fopen(file, "rb");
+	NSU_CHECK(f, "no capture file %s from the relay", name);
+	for (uint8_t l[2]; n < CAPTURED && fread(l, 1, 2, f) == 2; n++) {
+		lens[n] = (size_t)l[0] << 8 | l[1];
+		NSU_CHECK(lens[n] <= sizeof(bufs[0]) && fread(bufs[n], 1, lens[n], f) == lens[n],
+			  "capture file %s cut short", name);
+	}
+	fclose(f);
+	NSU_CHECK(n == CAPTURED, "the relay captured %u datagrams in %s, not %d", n, name,
+		  CAPTURED);
+	return n;
+}
+
 static void *attacker(void *arg)
 {
 	struct attack *at = arg;
-	static uint8_t captured[CAPTURED][2048];
-	size_t cap_len[CAPTURED];
+	static uint8_t captured[CAPTURED][2048], own[CAPTURED][2048];
+	size_t cap_len[CAPTURED], own_len[CAPTURED];
 	uint8_t d[2048], pt[1000], other[TW_KEY_LEN];
-	char file[300];
-	unsigned n_cap = 0;
+	unsigned n_cap, n_own;
 	uint64_t epoch = 0;
-	FILE *f;
 	int fd;
 
 	/* Wait until A's session is well past the captured datagrams' window. */
 	while (atomic_load(&tcp_progress) < ATTACK_AFTER)
 		usleep(20000);
-	path(file, sizeof(file), "captured");
-	f = fopen(file, "rb");
-	NSU_CHECK(f, "no capture file from the relay");
-	for (uint8_t l[2]; n_cap < CAPTURED && fread(l, 1, 2, f) == 2; n_cap++) {
-		cap_len[n_cap] = (size_t)l[0] << 8 | l[1];
-		NSU_CHECK(cap_len[n_cap] <= sizeof(captured[0]) &&
-				  fread(captured[n_cap], 1, cap_len[n_cap], f) == cap_len[n_cap],
-			  "capture file cut short");
-	}
-	fclose(f);
-	NSU_CHECK(n_cap == CAPTURED, "the relay captured %u datagrams, not %d", n_cap, CAPTURED);
+	n_cap = read_capture("captured", captured, cap_len);
+	n_own = read_capture("captured-ba", own, own_len);
 	for (int i = 0; i < 8; i++)
 		epoch = epoch << 8 | captured[0][8 + i];
 
@@ -531,6 +542,11 @@ static void *attacker(void *arg)
 	for (unsigned i = 0; i < n_cap; i++) {
 		send_to_b(fd, captured[i], cap_len[i]);
 		at->sent[TW_DROP_REPLAY]++;
+	}
+	/* What B itself sent, back to B: it authenticates, since both ends share the key. */
+	for (unsigned i = 0; i < n_own; i++) {
+		send_to_b(fd, own[i], own_len[i]);
+		at->sent[TW_DROP_REFLECTED]++;
 	}
 	close(fd);
 	return NULL;
@@ -615,7 +631,8 @@ static uint64_t nft_dropped(void)
 
 static int test(void)
 {
-	char key[300], outa[300], outb[300], outr[300], cap[300], port_a[64], port_b[64];
+	char key[300], outa[300], outb[300], outr[300], cap[300], cap_ba[300], port_a[64],
+		port_b[64];
 	char *cli = TB_CLI, *impair = TB_IMPAIR;
 	struct attack at = {0};
 	struct tcp_threads t4, t6;
@@ -633,6 +650,7 @@ static int test(void)
 	path(outb, sizeof(outb), "tunnel-b.out");
 	path(outr, sizeof(outr), "impair.out");
 	path(cap, sizeof(cap), "captured");
+	path(cap_ba, sizeof(cap_ba), "captured-ba");
 	write_key(key, at.psk);
 
 	nsu_create("a", nsa, sizeof(nsa));
@@ -671,10 +689,11 @@ static int test(void)
 		char a_peer[64], b_peer[64];
 		snprintf(a_peer, sizeof(a_peer), "[fd09:1::1]:%d", PORT);
 		snprintf(b_peer, sizeof(b_peer), "10.9.2.1:%d", PORT);
-		char *argv[] = {impair, "--a",	    port_a, "--a-peer",	 a_peer, "--b",
-				port_b, "--b-peer", b_peer, "--reorder", "20",	 "--dup",
-				"1",	"--seed",   "7",    "--capture", cap,	 "--capture-max",
-				"200",	NULL};
+		char *argv[] = {
+			impair, "--a",		 port_a, "--a-peer",  a_peer, "--b",
+			port_b, "--b-peer",	 b_peer, "--reorder", "20",   "--dup",
+			"1",	"--seed",	 "7",	 "--capture", cap,    "--capture-ba",
+			cap_ba, "--capture-max", "200",	 NULL};
 		pr = spawn(nsr, outr, argv);
 	}
 	{

@@ -347,6 +347,30 @@ static void test_epochs(void **state)
 	pair_free(&p);
 }
 
+/* Both ends share the key: our own datagrams sent back must not be accepted. */
+static void test_reflected(void **state)
+{
+	struct pair p;
+	uint8_t d[MAXPKT + 64];
+	size_t len;
+
+	(void)state;
+	pair_init(&p, TW_AES_256_GCM, 0x1234500);
+	tw_receiver_own(&p.r, 0x1234500);
+	len = seal(&p.s, d, 40, 1);
+	expect_drop(&p.r, d, len, TW_DROP_REFLECTED);
+	/* Another queue of ours: the low 8 bits differ. */
+	tw_sender_free(&p.s);
+	assert_int_equal(tw_sender_init(&p.s, TW_AES_256_GCM, psk, 0x12345ff), 0);
+	expect_drop(&p.r, d, seal(&p.s, d, 40, 1), TW_DROP_REFLECTED);
+	assert_int_equal(p.r.have_session, 0);
+	/* The peer's session, one above ours in the ninth bit, is accepted. */
+	tw_sender_free(&p.s);
+	assert_int_equal(tw_sender_init(&p.s, TW_AES_256_GCM, psk, 0x1234600), 0);
+	expect_open(&p.r, d, seal(&p.s, d, 40, 2), 40, 2, 0);
+	pair_free(&p);
+}
+
 static void test_key_text(void **state)
 {
 	uint8_t k[TW_KEY_LEN], back[TW_KEY_LEN];
@@ -381,6 +405,7 @@ static void test_names(void **state)
 	}
 	assert_int_equal(tw_cipher_parse("aes", &c), -1);
 	assert_string_equal(tw_drop_name(TW_DROP_REPLAY), "replay");
+	assert_string_equal(tw_drop_name(TW_DROP_REFLECTED), "reflected");
 	assert_string_equal(tw_drop_name(TW_DROP_COUNT), "unknown");
 	assert_int_equal(tw_overhead(TW_AES_256_GCM), 32);
 	assert_int_equal(tw_overhead(TW_NONE), 16);
@@ -394,7 +419,8 @@ int main(void)
 		cmocka_unit_test(test_wrong_key),    cmocka_unit_test(test_tampered),
 		cmocka_unit_test(test_truncated),    cmocka_unit_test(test_replay),
 		cmocka_unit_test(test_window_edges), cmocka_unit_test(test_epochs),
-		cmocka_unit_test(test_key_text),     cmocka_unit_test(test_names),
+		cmocka_unit_test(test_reflected),    cmocka_unit_test(test_key_text),
+		cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -107,7 +107,8 @@ struct tunnel {
 	uint8_t psk[TW_KEY_LEN];
 	struct tb_tun *tun;
 	struct queue *q;
-	int stop_fd; /* eventfd: every queue thread polls it */
+	int stop_fd;	/* eventfd: every queue thread polls it */
+	uint64_t epoch; /* this start's sessions: queue q sends as epoch | q */
 	atomic_int failed;
 };
 
@@ -471,8 +472,10 @@ static int seal_segment(void *user, const struct iovec *iov, unsigned iovcnt)
 	if (n == -EOVERFLOW) {
 		/* 2^56 datagrams: a new session, so that no nonce comes back. */
 		enum tw_cipher c = q->tx.cipher;
+		uint64_t epoch = tw_new_epoch(q->idx);
 		tw_sender_free(&q->tx);
-		if (tw_sender_init(&q->tx, c, q->t->psk, tw_new_epoch(q->idx)) == 0)
+		tw_receiver_own(&q->rx, epoch);
+		if (tw_sender_init(&q->tx, c, q->t->psk, epoch) == 0)
 			n = tw_seal(&q->tx, iov, iovcnt, buf, room);
 	}
 	if (n < 0 ||
@@ -829,11 +832,13 @@ static int queue_open(struct tunnel *t, struct queue *q, const struct sockaddr_s
 		fprintf(stderr, PFX "out of memory\n");
 		return CLI_FAIL;
 	}
-	if (tw_sender_init(&q->tx, c->cipher, t->psk, tw_new_epoch(q->idx)) ||
+	/* Every queue's session starts with this start's epoch, its number in the low bits. */
+	if (tw_sender_init(&q->tx, c->cipher, t->psk, t->epoch | q->idx) ||
 	    tw_receiver_init(&q->rx, c->cipher, t->psk)) {
 		fprintf(stderr, PFX "libcrypto could not set up %s\n", tw_cipher_name(c->cipher));
 		return CLI_FAIL;
 	}
+	tw_receiver_own(&q->rx, t->epoch);
 	return 0;
 }
 
@@ -938,6 +943,7 @@ int cmd_tunnel(int argc, char **argv)
 		rc = CLI_USAGE;
 		goto out;
 	}
+	t.epoch = tw_new_epoch(0) & ~0xffull;
 	t.q = calloc(t.cfg.queues, sizeof(*t.q));
 	t.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (!t.q || t.stop_fd < 0) {

@@ -17,8 +17,8 @@
 
 static const char *const cipher_names[TW_CIPHER_COUNT] = {"aes-256-gcm", "chacha20-poly1305",
 							  "none"};
-static const char *const drop_names[TW_DROP_COUNT] = {"short", "version", "old_epoch", "auth",
-						      "replay"};
+static const char *const drop_names[TW_DROP_COUNT] = {"short", "version", "old_epoch",
+						      "auth",  "replay",  "reflected"};
 
 const char *tw_cipher_name(enum tw_cipher c)
 {
@@ -122,13 +122,13 @@ static void nonce(uint8_t n[NONCE_LEN], uint64_t counter)
 uint64_t tw_new_epoch(unsigned queue)
 {
 	struct timespec ts;
-	uint8_t r = 0;
+	uint16_t r = 0;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	if (RAND_bytes(&r, 1) != 1)
-		r = (uint8_t)ts.tv_nsec;
-	return (((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) & ~0xffffull) |
-	       (uint64_t)r << 8 | (queue & 0xff);
+	if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
+		r = (uint16_t)ts.tv_nsec;
+	return (((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) & ~0x7fffffull) |
+	       (uint64_t)(r & 0x7fff) << 8 | (queue & 0xff);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -222,6 +222,12 @@ int tw_receiver_init(struct tw_receiver *r, enum tw_cipher c, const uint8_t psk[
 	return 0;
 }
 
+void tw_receiver_own(struct tw_receiver *r, uint64_t own_epoch)
+{
+	r->own = own_epoch;
+	r->have_own = 1;
+}
+
 void tw_receiver_free(struct tw_receiver *r)
 {
 	aead_free(r->cur);
@@ -292,6 +298,8 @@ int tw_open(struct tw_receiver *r, uint8_t *dgram, size_t len, struct tw_opened 
 		counter = counter << 8 | dgram[1 + i];
 	for (int i = 0; i < 8; i++)
 		epoch = epoch << 8 | dgram[8 + i];
+	if (r->have_own && epoch >> 8 == r->own >> 8)
+		return drop(r, TW_DROP_REFLECTED);
 	if (r->have_session && epoch < r->epoch)
 		return drop(r, TW_DROP_OLD_EPOCH);
 	newer = !r->have_session || epoch > r->epoch;

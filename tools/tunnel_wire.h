@@ -48,10 +48,11 @@ enum tw_drop {
 	TW_DROP_OLD_EPOCH, /* a session older than the peer's current one */
 	TW_DROP_AUTH,	   /* authentication failed: wrong key, tampered, garbage */
 	TW_DROP_REPLAY,	   /* seen already, or behind the replay window */
+	TW_DROP_REFLECTED, /* one of our own sessions, sent back to us */
 	TW_DROP_COUNT
 };
 
-/* "short", "version", "old_epoch", "auth", "replay". */
+/* "short", "version", "old_epoch", "auth", "replay", "reflected". */
 const char *tw_drop_name(enum tw_drop d);
 
 /* The AEAD state of one key. Opaque beyond this header's functions. */
@@ -72,8 +73,10 @@ struct tw_sender {
 
 /*
  * An epoch for a session started now: CLOCK_REALTIME nanoseconds with the
- * low 16 bits replaced by 8 random bits and the queue number, so it grows
- * from start to start and two ends (or two queues) started together differ.
+ * low 23 bits (about a millisecond) replaced by 15 random bits and the
+ * queue number, so that it grows from one start to the next and two ends
+ * started in the same millisecond still differ (but for a 2^-15 chance).
+ * The epochs of one start's queues differ only in their low 8 bits.
  */
 uint64_t tw_new_epoch(unsigned queue);
 
@@ -106,12 +109,20 @@ struct tw_receiver {
 	struct tw_aead *next;		   /* keyed for next_epoch: a newer session being tried */
 	uint64_t next_epoch;
 	int have_next;
+	uint64_t own; /* our own sending epochs, low 8 bits (the queue) ignored */
+	int have_own;
 	uint64_t sessions; /* sessions accepted (the first, then every newer one) */
 	uint64_t accepted;
 	uint64_t drops[TW_DROP_COUNT];
 };
 
 int tw_receiver_init(struct tw_receiver *r, enum tw_cipher c, const uint8_t psk[TW_KEY_LEN]);
+/*
+ * Both ends derive keys from the same pre-shared key, so a datagram of ours
+ * sent back to us would authenticate: the receiver refuses every epoch that
+ * differs from ours only in its low 8 bits.
+ */
+void tw_receiver_own(struct tw_receiver *r, uint64_t own_epoch);
 void tw_receiver_free(struct tw_receiver *r);
 
 /* An opened datagram: the plaintext, in place, and its sender's order key. */
