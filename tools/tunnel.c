@@ -789,8 +789,10 @@ static const char *tun_error(int err)
 	}
 }
 
-static int queue_open(struct tunnel *t, struct queue *q, const struct sockaddr_storage *local,
-		      socklen_t local_len, const struct sockaddr_storage *peer, socklen_t peer_len)
+/* The queue's UDP socket: before the device, so that a taken port leaves no trace. */
+static int queue_listen(struct tunnel *t, struct queue *q, const struct sockaddr_storage *local,
+			socklen_t local_len, const struct sockaddr_storage *peer,
+			socklen_t peer_len)
 {
 	const struct config *c = &t->cfg;
 	struct sockaddr_storage bind = *local;
@@ -801,11 +803,6 @@ static int queue_open(struct tunnel *t, struct queue *q, const struct sockaddr_s
 		.rcvbuf = SOCK_BUF,
 		.sndbuf = SOCK_BUF,
 		.recv_slots = RECV_SLOTS,
-	};
-	struct tb_coalescer_opts opts = {
-		.flags = (c->no_coalesce ? TB_COALESCE_NO_TCP | TB_COALESCE_NO_UDP : 0) |
-			 (c->no_order ? 0 : TB_COALESCE_ORDER),
-		.max_pkts = ORDER_HOLD,
 	};
 	char a[80];
 	int err = 0;
@@ -823,6 +820,19 @@ static int queue_open(struct tunnel *t, struct queue *q, const struct sockaddr_s
 		q->peer_len = peer_len;
 		set_port(&q->peer, q->idx);
 	}
+	return 0;
+}
+
+/* The rest of the queue, once the device exists. */
+static int queue_open(struct tunnel *t, struct queue *q)
+{
+	const struct config *c = &t->cfg;
+	struct tb_coalescer_opts opts = {
+		.flags = (c->no_coalesce ? TB_COALESCE_NO_TCP | TB_COALESCE_NO_UDP : 0) |
+			 (c->no_order ? 0 : TB_COALESCE_ORDER),
+		.max_pkts = ORDER_HOLD,
+	};
+
 	q->ordered = !c->no_order;
 	q->rd = tb_tun_reader_create(t->tun, q->idx, NULL);
 	q->arena = tb_arena_create(CO_ARENA_SIZE);
@@ -934,15 +944,6 @@ int cmd_tunnel(int argc, char **argv)
 	    (rc = resolve("--peer", t.cfg.peer, local.ss_family, 0, &peer, &peer_len)))
 		goto out;
 
-	to = (struct tb_tun_opts){
-		.name = t.cfg.tun, .queues = t.cfg.queues, .no_vnet_hdr = t.cfg.no_tun_offload};
-	t.tun = tb_tun_open(&to, &err);
-	if (!t.tun) {
-		fprintf(stderr, PFX "cannot create TUN device '%s': %s\n", t.cfg.tun,
-			tun_error(err));
-		rc = CLI_USAGE;
-		goto out;
-	}
 	t.epoch = tw_new_epoch(0) & ~0xffull;
 	t.q = calloc(t.cfg.queues, sizeof(*t.q));
 	t.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -954,9 +955,21 @@ int cmd_tunnel(int argc, char **argv)
 	for (unsigned i = 0; i < t.cfg.queues; i++) {
 		t.q[i].t = &t;
 		t.q[i].idx = i;
-		if ((rc = queue_open(&t, &t.q[i], &local, local_len, &peer, peer_len)))
+		if ((rc = queue_listen(&t, &t.q[i], &local, local_len, &peer, peer_len)))
 			goto out;
 	}
+	to = (struct tb_tun_opts){
+		.name = t.cfg.tun, .queues = t.cfg.queues, .no_vnet_hdr = t.cfg.no_tun_offload};
+	t.tun = tb_tun_open(&to, &err);
+	if (!t.tun) {
+		fprintf(stderr, PFX "cannot create TUN device '%s': %s\n", t.cfg.tun,
+			tun_error(err));
+		rc = CLI_USAGE;
+		goto out;
+	}
+	for (unsigned i = 0; i < t.cfg.queues; i++)
+		if ((rc = queue_open(&t, &t.q[i])))
+			goto out;
 	{
 		const char *what = "";
 		int e = link_up(tb_tun_name(t.tun), t.cfg.mtu, &what);
