@@ -109,6 +109,11 @@ struct tunnel {
 	struct queue *q;
 	int stop_fd;	/* eventfd: every queue thread polls it */
 	uint64_t epoch; /* this start's sessions: queue q sends as epoch | q */
+	/* The peer's address as queue 0 sees it, learned by any queue: a queue
+	 * that has not heard from the peer yet sends there (its port + q). */
+	pthread_mutex_t peer_lock;
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
 	atomic_int failed;
 };
 
@@ -348,7 +353,7 @@ static int resolve(const char *opt, const char *what, int family, int passive,
 	return 0;
 }
 
-static void set_port(struct sockaddr_storage *a, unsigned add)
+static void set_port(struct sockaddr_storage *a, int add)
 {
 	if (a->ss_family == AF_INET) {
 		struct sockaddr_in *s = (struct sockaddr_in *)a;
@@ -499,6 +504,16 @@ static int tun_burst(struct queue *q)
 	if (n <= 0)
 		return 0; /* errors are in the reader's counters */
 	if (!q->peer_len) {
+		/* Not heard from the peer on this queue: where another queue did? */
+		pthread_mutex_lock(&q->t->peer_lock);
+		if (q->t->peer_len) {
+			q->peer = q->t->peer;
+			q->peer_len = q->t->peer_len;
+			set_port(&q->peer, (int)q->idx);
+		}
+		pthread_mutex_unlock(&q->t->peer_lock);
+	}
+	if (!q->peer_len) {
 		q->own.no_peer += (uint64_t)n;
 		return n;
 	}
@@ -559,6 +574,11 @@ static int carrier_burst(struct queue *q)
 		memcpy(&q->peer, last->from, last->from_len);
 		q->peer_len = last->from_len;
 		q->own.peer_changes++;
+		pthread_mutex_lock(&q->t->peer_lock);
+		q->t->peer = q->peer;
+		q->t->peer_len = q->peer_len;
+		set_port(&q->t->peer, -(int)q->idx);
+		pthread_mutex_unlock(&q->t->peer_lock);
 		fprintf(stderr, PFX "queue %u: peer is at %s\n", q->idx,
 			addr_str(last->from, a, sizeof(a)));
 	}
@@ -807,7 +827,7 @@ static int queue_listen(struct tunnel *t, struct queue *q, const struct sockaddr
 	char a[80];
 	int err = 0;
 
-	set_port(&bind, q->idx);
+	set_port(&bind, (int)q->idx);
 	q->car = tb_carrier_open(&co, &err);
 	if (!q->car) {
 		fprintf(stderr, PFX "cannot listen on %s: %s\n",
@@ -818,7 +838,7 @@ static int queue_listen(struct tunnel *t, struct queue *q, const struct sockaddr
 	if (peer_len) {
 		q->peer = *peer;
 		q->peer_len = peer_len;
-		set_port(&q->peer, q->idx);
+		set_port(&q->peer, (int)q->idx);
 	}
 	return 0;
 }
@@ -933,6 +953,7 @@ int cmd_tunnel(int argc, char **argv)
 
 	memset(&t, 0, sizeof(t));
 	t.stop_fd = -1;
+	pthread_mutex_init(&t.peer_lock, NULL);
 	rc = parse_args(argc, argv, &t.cfg);
 	if (rc)
 		return rc < 0 ? CLI_OK : rc;
