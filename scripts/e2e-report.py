@@ -120,10 +120,12 @@ set boxwidth 0.7
 set grid ytics
 set yrange [0:*]
 set xtics rotate by -30 nomirror
+set rmargin 10
+set offsets 0.5, 0.5, graph 0.08, 0
 unset key
 plot '{out}/chart.dat' using 1:3:xtic(2) with boxes lc rgb '#3b7dd8', \\
      '' using 1:3:4:5 with yerrorbars lc rgb 'black' pt 0, \\
-     '' using 1:($3):(sprintf('%.2f', $3)) with labels offset 0,1 font ',9'
+     '' using 1:($5):(sprintf('%.2f', $3)) with labels offset 0,0.8 font ',9'
 """.format(out=out, rounds=rounds)
 if not os.path.exists("/usr/share/fonts/truetype/dejavu"):
     gp = gp.replace("pngcairo size 1100,520 font 'DejaVu Sans,11'", "png size 1100,520")

@@ -58,7 +58,7 @@ tb-chacha:p1 p4 rev udp:tunbatch tunnel, ChaCha20-Poly1305
 tb-none:p1 p4 rev udp:tunbatch tunnel, --cipher none
 tb-no-tun-off:p1 rev:tunbatch, --cipher none --no-tun-offload
 tb-no-carrier-off:p1 rev:tunbatch, --cipher none --no-carrier-offload
-tb-classic:p1 rev:tunbatch, --cipher none, both off: one packet per system call
+tb-classic:p1 rev:tunbatch, --cipher none, both off: one packet per TUN read or write, one datagram per UDP message (sendmmsg and recvmmsg still batch messages)
 tb-reorder-on:p1:tunbatch AES-256-GCM through a relay reordering 2%, ordering on
 tb-reorder-off:p1:the same with --no-order
 tinc:p1 rev:tinc 1.0, Cipher = none, Digest = none
