@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
 BUILD_DEPS = cmake make gcc pkg-config libcmocka-dev libpcap-dev libssl-dev
-TEST_DEPS = $(BUILD_DEPS) iproute2 nftables clang libclang-rt-14-dev iperf3 tcpdump python3 clang-format
+TEST_DEPS = $(BUILD_DEPS) iproute2 ethtool nftables clang libclang-rt-14-dev iperf3 tcpdump python3 clang-format
 
 .PHONY: all deps test demo bench e2e fuzz fuzz-build fuzz-regress memcheck install clean format
 

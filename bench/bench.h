@@ -144,4 +144,30 @@ struct tun_result {
 };
 void tun_run(const struct trace *t, double secs, struct tun_result *r);
 
+/* Part 3: the carrier over a veth pair (carrier.c). */
+struct carrier_mode {
+	unsigned offloads_tx, offloads_rx; /* TB_CARRIER_GSO / TB_CARRIER_GRO in use */
+	uint64_t tx_bytes, rx_bytes;
+	double tx_cpu_s_per_gb;			 /* sending thread, per GB sent */
+	double rx_cpu_s_per_gb;			 /* receiving thread, per GB received */
+	double cpu_s_per_gb;			 /* the two added */
+	double tx_calls_per_gb, rx_calls_per_gb; /* system calls */
+	double gbps;				 /* received, over the run's wall time */
+	double dgrams_per_send, dgrams_per_recv; /* per sendmmsg, per recvmmsg */
+	double delivered;			 /* bytes received / bytes sent */
+	uint64_t allocs;
+	uint64_t errors;
+};
+struct carrier_result {
+	int ran;
+	char why[160];
+	size_t dgram;
+	int burst;
+	struct carrier_mode on, off; /* GSO and GRO; both off */
+};
+void carrier_run(double secs, struct carrier_result *r);
+void carrier_print_table(const struct carrier_result *r);
+/* The "carrier" member of the JSON object, with its leading comma. */
+void carrier_print_json(const struct carrier_result *r);
+
 #endif

@@ -2,7 +2,8 @@
 /*
  * tb_bench: the coalescer's cost per packet beside the parse floor and
  * DPDK's rte_gro measured in the same run, segmentation and checksum speed,
- * and (as root) what superpackets save the kernel on a real TUN.
+ * and (as root) what superpackets save the kernel on a real TUN and what
+ * GSO and GRO save the carrier over a veth pair.
  */
 #include "bench.h"
 #include "tunbatch.h"
@@ -33,6 +34,7 @@ struct opts {
 	const char *profile;
 	unsigned limit; /* packets per trace, 0: all */
 	int tun_only;
+	int no_carrier, carrier_only;
 };
 
 /* ---- the coalescer with a writer that only reads lengths ----------------- */
@@ -40,6 +42,7 @@ struct opts {
 struct sink {
 	struct tb_writer w;
 	uint64_t acc;
+	uint64_t writes;
 };
 
 static int sink_write(struct tb_writer *w, const void *pkt, size_t len)
@@ -47,6 +50,7 @@ static int sink_write(struct tb_writer *w, const void *pkt, size_t len)
 	struct sink *s = (struct sink *)w;
 
 	s->acc += len;
+	s->writes++;
 	return 0;
 }
 
@@ -54,6 +58,7 @@ static int sink_write_gso(struct tb_writer *w, const struct tb_superpacket *sp)
 {
 	struct sink *s = (struct sink *)w;
 
+	s->writes++;
 	for (unsigned i = 0; i < sp->n_payload; i++)
 		s->acc += sp->payload[i].iov_len;
 	return 0;
@@ -66,6 +71,9 @@ struct coal {
 	struct tb_coalescer *c;
 	int copy;
 	uint64_t fails;
+	/* Keyed commits: packet perm[j] (identity when NULL) with counter perm[j]. */
+	int keyed;
+	const uint32_t *perm;
 };
 
 static int coal_open(struct coal *k, const struct trace *t, unsigned flags, int copy)
@@ -89,10 +97,40 @@ static void coal_close(struct coal *k)
 	tb_arena_destroy(k->arena);
 }
 
+/*
+ * One pass with tb_coalescer_commit_key, keyed by the sender's order, in
+ * arrival order perm (NULL: in order). No copy: the ordering's own cost.
+ */
+static uint64_t coal_keyed_pass(struct coal *k)
+{
+	const struct bench_pkt *p = k->t->pkts;
+	const uint32_t *perm = k->perm;
+	uint32_t n = k->t->n;
+	uint64_t t0 = now_ns();
+
+	for (uint32_t i = 0; i < n; i += BENCH_BATCH) {
+		uint32_t end = n - i < BENCH_BATCH ? n : i + BENCH_BATCH;
+		if (perm) {
+			for (uint32_t j = i; j < end; j++)
+				tb_coalescer_commit_key(k->c, p[perm[j]].data, p[perm[j]].len, 1,
+							perm[j]);
+		} else {
+			for (uint32_t j = i; j < end; j++)
+				tb_coalescer_commit_key(k->c, p[j].data, p[j].len, 1, j);
+		}
+		if (tb_coalescer_flush(k->c))
+			k->fails++;
+	}
+	return now_ns() - t0;
+}
+
 /* One pass over the trace in batches: reserve, commit, flush. */
 static uint64_t coal_pass(void *arg)
 {
 	struct coal *k = arg;
+
+	if (k->keyed)
+		return coal_keyed_pass(k);
 	const struct bench_pkt *p = k->t->pkts;
 	uint32_t n = k->t->n;
 	uint64_t t0 = now_ns();
@@ -333,6 +371,12 @@ struct result {
 	int gro_ran;
 	/* run-by-run ratios: coalescer/floor, verify/plain, rte_gro's faster/coalescer */
 	struct sample x_floor, x_verify, x_gro;
+	/* Ordering: keyed commits, unordered vs TB_COALESCE_ORDER in order and displaced */
+	int ord_ran;
+	struct sample ord_plain, ord_in, ord_disp, x_ord_in, x_ord_disp;
+	uint64_t ord_displaced;				    /* packets displaced per pass */
+	uint64_t ord_wr_in, ord_wr_disp, ord_wr_unord_disp; /* writes per pass */
+	uint64_t ord_allocs;
 };
 
 static int has_pcaps(const char *dir)
@@ -407,6 +451,89 @@ static const struct result *find(const struct result *r, int n, const char *name
 	return NULL;
 }
 
+/* ---- ordering ------------------------------------------------------------ */
+
+/*
+ * Swaps one adjacent pair in every 50 packets: 2% of them arrive displaced.
+ * A pair never straddles two bursts: order is restored within a burst.
+ */
+static uint32_t *displace(uint32_t n)
+{
+	uint32_t *perm = malloc((n ? n : 1) * sizeof(*perm));
+
+	if (!perm)
+		return NULL;
+	for (uint32_t i = 0; i < n; i++)
+		perm[i] = i;
+	for (uint32_t i = 25; i + 1 < n; i += 50) {
+		if ((i + 1) % BENCH_BATCH == 0)
+			i++;
+		if (i + 1 >= n)
+			break;
+		perm[i] = i + 1;
+		perm[i + 1] = i;
+	}
+	return perm;
+}
+
+static uint64_t writes_of_pass(struct coal *k)
+{
+	uint64_t w0 = k->sink.writes;
+
+	coal_pass(k);
+	return k->sink.writes - w0;
+}
+
+/*
+ * The ordering option's cost: keyed commits into an unordered coalescer
+ * (the key ignored: today's commit), into an ordering one in order, and into
+ * an ordering one with 2% of packets displaced, interleaved run by run.
+ */
+static int order_run(const struct opts *o, struct result *r)
+{
+	struct coal plain, in, disp, unord;
+	uint32_t *perm = displace(r->t.n);
+	struct timer tp = {coal_pass, &plain, r->t.n, o->aux_secs, 0, {0}, 0};
+	struct timer ti = {coal_pass, &in, r->t.n, o->aux_secs, 0, {0}, 0};
+	struct timer td = {coal_pass, &disp, r->t.n, o->aux_secs, 0, {0}, 0};
+
+	if (!perm || coal_open(&plain, &r->t, 0, 0) ||
+	    coal_open(&in, &r->t, TB_COALESCE_ORDER, 0) ||
+	    coal_open(&disp, &r->t, TB_COALESCE_ORDER, 0) || coal_open(&unord, &r->t, 0, 0)) {
+		free(perm);
+		return -ENOMEM;
+	}
+	plain.keyed = in.keyed = disp.keyed = unord.keyed = 1;
+	disp.perm = unord.perm = perm;
+	for (int run = 0; run < o->runs; run++) {
+		timer_run(&tp);
+		timer_run(&ti);
+		timer_run(&td);
+	}
+	timer_sample(&r->ord_plain, &tp);
+	timer_sample(&r->ord_in, &ti);
+	timer_sample(&r->ord_disp, &td);
+	sample_ratio(&r->x_ord_in, &ti, &tp);
+	sample_ratio(&r->x_ord_disp, &td, &tp);
+	r->ord_allocs = tp.allocs + ti.allocs + td.allocs;
+	{
+		struct tb_stats st0, st1;
+		tb_coalescer_stats(disp.c, &st0);
+		r->ord_wr_disp = writes_of_pass(&disp);
+		tb_coalescer_stats(disp.c, &st1);
+		r->ord_displaced = st1.displaced - st0.displaced;
+	}
+	r->ord_wr_in = writes_of_pass(&in);
+	r->ord_wr_unord_disp = writes_of_pass(&unord);
+	r->ord_ran = 1;
+	coal_close(&plain);
+	coal_close(&in);
+	coal_close(&disp);
+	coal_close(&unord);
+	free(perm);
+	return 0;
+}
+
 /* ---- output -------------------------------------------------------------- */
 
 struct run {
@@ -424,6 +551,7 @@ struct run {
 	struct tun_result tun[3];
 	const struct trace *tun_t[3];
 	int ntun;
+	struct carrier_result carrier;
 };
 
 static uint64_t total_allocs(const struct run *R)
@@ -431,7 +559,8 @@ static uint64_t total_allocs(const struct run *R)
 	uint64_t a = 0;
 
 	for (int i = 0; i < R->n; i++)
-		a += R->res[i].co_allocs + R->res[i].fl_allocs + R->res[i].ver_allocs;
+		a += R->res[i].co_allocs + R->res[i].fl_allocs + R->res[i].ver_allocs +
+		     R->res[i].ord_allocs;
 	for (int i = 0; i < R->nseg; i++)
 		a += R->seg[i].allocs;
 	for (int i = 0; i < R->ncs; i++)
@@ -446,6 +575,7 @@ struct verdicts {
 	int rr_known, rr_met;	/* 64 flows round-robin <= 2x single flow */
 	double rr_ratio;
 	int tun_n, tun_met; /* CPU/GB with the coalescer <= 1/5 of without */
+	int carrier_met;    /* carrier CPU/GB with GSO and GRO <= 1/3 of without */
 	uint64_t allocs;
 };
 
@@ -477,7 +607,9 @@ static void judge(const struct run *R, struct verdicts *v)
 		v->tun_n++;
 		v->tun_met += R->tun[k].on.cpu_s_per_gb <= R->tun[k].off.cpu_s_per_gb / 5;
 	}
-	v->allocs = total_allocs(R);
+	v->carrier_met =
+		R->carrier.ran && R->carrier.on.cpu_s_per_gb <= R->carrier.off.cpu_s_per_gb / 3;
+	v->allocs = total_allocs(R) + R->carrier.on.allocs + R->carrier.off.allocs;
 }
 
 static const char *met(int ok)
@@ -567,6 +699,23 @@ static void print_table(const struct run *R)
 		}
 	}
 
+	printf("\n1b. Ordering (TB_COALESCE_ORDER): tb_coalescer_commit_key, no copy\n");
+	printf("   plain = unordered coalescer (key ignored); in-order and 2%% displaced (one\n"
+	       "   adjacent pair swapped in every 50 packets) with the option; x = over plain,\n"
+	       "   run by run; wr/pkt: displaced with the option / displaced without it\n\n");
+	printf("%-16s %7s %7s %7s %7s %7s %6s %8s %8s %6s\n", "trace", "plain", "in-ord", "x",
+	       "displ", "x", "displ#", "wr ord", "wr unord", "same");
+	for (int i = 0; i < R->n; i++) {
+		const struct result *r = &R->res[i];
+		if (!r->ord_ran)
+			continue;
+		printf("%-16s %7.2f %7.2f %7.3f %7.2f %7.3f %6llu %8.4f %8.4f %6s\n", r->t.name,
+		       r->ord_plain.med, r->ord_in.med, r->x_ord_in.med, r->ord_disp.med,
+		       r->x_ord_disp.med, (unsigned long long)r->ord_displaced,
+		       (double)r->ord_wr_disp / r->t.n, (double)r->ord_wr_unord_disp / r->t.n,
+		       r->ord_wr_disp == r->ord_wr_in ? "yes" : "NO");
+	}
+
 	printf("\n3. Segmentation: superpackets of 45 segments (tb_segment: callback reads "
 	       "iovec lengths)\n");
 	printf("%-22s %7s %9s %-15s %8s %6s\n", "kind", "bytes", "ns/seg", "[range]", "GB/s",
@@ -625,6 +774,8 @@ static void print_table(const struct run *R)
 		       t->on.cpu_s_per_gb / t->off.cpu_s_per_gb, t->on.pps / t->off.pps);
 	}
 
+	carrier_print_table(&R->carrier);
+
 	judge(R, &v);
 	printf("\nTargets (read from this run; nothing here is asserted)\n");
 	printf("  TCP bulk <= 2x the parse floor:            %d of %d traces  %s\n", v.floor_met,
@@ -642,6 +793,12 @@ static void print_table(const struct run *R)
 		       v.tun_met, v.tun_n, met(v.tun_met == v.tun_n));
 	else
 		printf("  TUN CPU/GB with coalescer <= 1/5 without:  not run\n");
+	if (R->carrier.ran)
+		printf("  carrier CPU/GB with GSO+GRO <= 1/3 off:    %.2f of off      %s\n",
+		       R->carrier.on.cpu_s_per_gb / R->carrier.off.cpu_s_per_gb,
+		       met(v.carrier_met));
+	else
+		printf("  carrier CPU/GB with GSO+GRO <= 1/3 off:    not run\n");
 	printf("  zero allocations in timed loops:           %llu allocations  %s\n",
 	       (unsigned long long)v.allocs, met(v.allocs == 0));
 }
@@ -714,6 +871,25 @@ static void print_json(const struct run *R)
 		       (unsigned long long)r->ver_allocs, r->ver_ck.wpp, jb(r->ver_ck.bytes_ok));
 		jsample("over_plain", &r->x_verify);
 		printf("},\n");
+		if (r->ord_ran) {
+			printf("   \"ordering\": {");
+			jsample("plain_ns_per_pkt", &r->ord_plain);
+			printf(", ");
+			jsample("in_order_ns_per_pkt", &r->ord_in);
+			printf(", ");
+			jsample("displaced_ns_per_pkt", &r->ord_disp);
+			printf(", ");
+			jsample("in_order_over_plain", &r->x_ord_in);
+			printf(", ");
+			jsample("displaced_over_plain", &r->x_ord_disp);
+			printf(", \"displaced_pkts\": %llu, \"writes_in_order\": %llu, "
+			       "\"writes_displaced\": %llu, \"writes_displaced_unordered\": %llu, "
+			       "\"allocs\": %llu},\n",
+			       (unsigned long long)r->ord_displaced,
+			       (unsigned long long)r->ord_wr_in, (unsigned long long)r->ord_wr_disp,
+			       (unsigned long long)r->ord_wr_unord_disp,
+			       (unsigned long long)r->ord_allocs);
+		}
 		printf("   \"rte_gro\": ");
 		if (!r->gro_ran) {
 			printf("null}");
@@ -792,14 +968,18 @@ static void print_json(const struct run *R)
 		printf(", \"cpu_ratio\": %.4f, \"pps_ratio\": %.4f}",
 		       t->on.cpu_s_per_gb / t->off.cpu_s_per_gb, t->on.pps / t->off.pps);
 	}
-	printf("\n ],\n \"targets\": {\"bulk_within_2x_floor\": [%d, %d], "
+	printf("\n ]");
+	carrier_print_json(&R->carrier);
+	printf(",\n \"targets\": {\"bulk_within_2x_floor\": [%d, %d], "
 	       "\"bulk_3x_faster_than_rte_gro\": [%d, %d], \"rr64_over_one_flow\": ",
 	       v.floor_met, v.floor_n, v.gro_met, v.gro_n);
 	if (v.rr_known)
 		printf("%.4f", v.rr_ratio);
 	else
 		printf("null");
-	printf(", \"tun_cpu_fifth\": [%d, %d], \"allocations\": %llu}\n}\n", v.tun_met, v.tun_n,
+	printf(", \"tun_cpu_fifth\": [%d, %d], \"carrier_cpu_third\": %s, \"allocations\": "
+	       "%llu}\n}\n",
+	       v.tun_met, v.tun_n, R->carrier.ran ? jb(v.carrier_met) : "null",
 	       (unsigned long long)v.allocs);
 }
 
@@ -818,7 +998,9 @@ static void usage(void)
 		"  --limit N       only the first N packets of each trace\n"
 		"  --no-dpdk       skip rte_gro\n"
 		"  --no-tun        skip the TUN part\n"
-		"  --tun-only      only the TUN part\n");
+		"  --tun-only      only the TUN part\n"
+		"  --no-carrier    skip the carrier part\n"
+		"  --carrier-only  only the carrier part\n");
 }
 
 static int parse_args(int argc, char **argv, struct opts *o)
@@ -846,6 +1028,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->no_tun = 1;
 		else if (!strcmp(argv[i], "--tun-only"))
 			o->tun_only = 1;
+		else if (!strcmp(argv[i], "--no-carrier"))
+			o->no_carrier = 1;
+		else if (!strcmp(argv[i], "--carrier-only"))
+			o->carrier_only = 1;
 		else if (argv[i][0] != '-' && !o->dir)
 			o->dir = argv[i];
 		else
@@ -912,6 +1098,8 @@ int main(int argc, char **argv)
 	if (o->profile)
 		return profile(&R);
 
+	if (o->carrier_only)
+		goto carrier;
 	if (o->tun_only)
 		goto tun;
 	if (!o->no_dpdk)
@@ -981,6 +1169,16 @@ int main(int argc, char **argv)
 	if (R.gro_up)
 		gro_fini();
 
+	for (int i = 0; i < R.n; i++) {
+		if (strcmp(R.res[i].t.origin, "file"))
+			continue;
+		progress(&R, "ordering", R.res[i].t.name);
+		if (order_run(o, &R.res[i])) {
+			fprintf(stderr, "tb_bench: out of memory\n");
+			return 1;
+		}
+	}
+
 	if (!o->only) {
 		progress(&R, "segmentation", "");
 		R.nseg = seg_run(o->aux_secs, o->runs, R.seg, 8);
@@ -1012,6 +1210,17 @@ tun:
 		}
 	}
 
+	if (o->tun_only)
+		goto out;
+carrier:
+	/* Part 3: the carrier over a veth pair, GSO and GRO on, then off. */
+	if (!o->no_carrier) {
+		progress(&R, "carrier", "");
+		carrier_run(o->secs, &R.carrier);
+	} else {
+		snprintf(R.carrier.why, sizeof(R.carrier.why), "not run (--no-carrier)");
+	}
+out:
 	if (o->json)
 		print_json(&R);
 	else

@@ -391,7 +391,49 @@ def pcap_seeds():
         write("pcap", name, data)
 
 
+# --- order: see fuzz_order.c for the format ----------------------------------
+
+def o_key(epoch, counter):
+    return bytes([epoch << 6 | (counter >> 8) & 0x3F, counter & 0xFF])
+
+
+def o_raw(p, epoch, counter):
+    return b"\0" + bytes([len(p)]) + p + o_key(epoch, counter)
+
+
+def o_next(epoch, counter, back=0):
+    return b"\x01" + bytes([back]) + o_key(epoch, counter)
+
+
+def order_seeds():
+    seeds = {}
+    # A TCP flow whose segments arrive shuffled: sorted they are one chain.
+    shuffled = [5, 2, 0, 7, 1, 3, 6, 4]
+    body = o_raw(tcp4(1000, 100), 0, 0)
+    for c in range(1, 8):
+        body += o_next(0, c)
+    seeds["tcp4-in-order"] = b"\x07" + body
+    # The same packets, keyed so that their arrival is shuffled.
+    out = [o_raw(tcp4(1000 + 100 * shuffled[0], 100), 0, shuffled[0])]
+    for k in shuffled[1:]:
+        out.append(o_raw(tcp4(1000 + 100 * k, 100), 0, k))
+    seeds["tcp4-shuffled"] = b"\x07" + b"".join(out)
+    # An epoch change: the new session's counters restart.
+    seeds["epoch-change"] = b"\x07" + o_raw(tcp6(1, 60), 1, 0) + o_next(1, 1) + \
+        o_raw(tcp6(1, 60), 0, 9) + o_next(2, 0) + o_next(0, 10)
+    # UDP datagrams and a ping, reversed, in windows of 4 (max_pkts 4).
+    rev = [o_raw(udp4(50), 0, 9)] + [o_next(0, 9 - k) for k in range(1, 9)]
+    seeds["udp4-reversed-windows"] = b"\x01" + b"".join(rev) + b"\x02" + \
+        o_raw(bytes([0x45, 0, 0, 28]) + bytes(24), 0, 3)
+    # Equal keys: arrival order decides.
+    seeds["equal-keys"] = b"\x07" + o_raw(tcp4(5, 100), 0, 1) + o_next(0, 1) + o_next(0, 1) + \
+        b"\x03\x01" + o_key(0, 0)
+    for name, data in seeds.items():
+        write("order", name, data)
+
+
 if __name__ == "__main__":
+    order_seeds()
     coalesce_seeds()
     segment_seeds()
     tun_reader_seeds()

@@ -125,9 +125,10 @@ static int set_buf(int fd, int force, int plain, int bytes)
 
 static int check_opts(const struct tb_carrier_opts *o)
 {
-	if (!o || !o->bind || (o->flags & ~(unsigned)FLAGS_KNOWN) || o->rcvbuf < 0 ||
-	    o->sndbuf < 0 || o->recv_slots > SLOTS_MAX || o->slot_size > SLOT_MAX ||
-	    o->send_max > SEND_MAX_MAX || o->send_size > SEND_SIZE_MAX)
+	if (!o || !o->bind || o->bind_len < sizeof(sa_family_t) ||
+	    (o->flags & ~(unsigned)FLAGS_KNOWN) || o->rcvbuf < 0 || o->sndbuf < 0 ||
+	    o->recv_slots > SLOTS_MAX || o->slot_size > SLOT_MAX || o->send_max > SEND_MAX_MAX ||
+	    o->send_size > SEND_SIZE_MAX)
 		return -EINVAL;
 	if (o->bind->sa_family == AF_INET && o->bind_len >= sizeof(struct sockaddr_in))
 		return 0;
@@ -391,8 +392,8 @@ static int dst_of(const struct tb_carrier *c, const struct sockaddr *to, socklen
 		  struct dst *d)
 {
 	memset(d, 0, sizeof(*d));
-	if (!to)
-		return -EINVAL;
+	if (!to || to_len < sizeof(sa_family_t))
+		return -EINVAL; /* not even a family to read */
 	if (to->sa_family == AF_INET && to_len >= sizeof(struct sockaddr_in)) {
 		struct sockaddr_in in;
 		memcpy(&in, to, sizeof(in));
@@ -549,8 +550,9 @@ static int refused(struct tb_carrier *c, unsigned k, int e, unsigned *i, unsigne
 		return 1;
 	}
 	if (cnt > 1 && (e == EINVAL || e == EMSGSIZE)) {
-		/* A segment over the route's MTU (EMSGSIZE since Linux 6.14,
-		 * EINVAL before): these datagrams go one by one. */
+		/* A segment over the route's MTU (EMSGSIZE on recent kernels,
+		 * EINVAL on older ones): these datagrams go one by one, and
+		 * the kernel fragments them. */
 		if (c->segs_probe) {
 			c->max_segs = SEGS_NEW; /* the cut did not help: not the cap */
 			c->segs_probe = 0;
@@ -598,7 +600,14 @@ static int send_held(struct tb_carrier *c)
 				}
 				if (!w)
 					continue;
-				e = -w;
+				/* The socket can't take it: not a verdict on
+				 * segmentation, so this message is dropped. */
+				count_err(c, -w);
+				c->st.tx_dropped += c->smsg[off].msg_hdr.msg_iovlen;
+				if (!first_err)
+					first_err = w;
+				off++;
+				continue;
 			}
 			rebuilt = (unsigned)refused(c, off, e, &i, &alone);
 			if (!rebuilt) {
@@ -667,7 +676,7 @@ int tb_carrier_commit(struct tb_carrier *c, const void *buf, size_t len, const s
 	if (c->n && !memcmp(&c->dsts[c->sdst[c->n - 1]], &d, sizeof(d))) {
 		c->sdst[c->n] = c->sdst[c->n - 1];
 	} else {
-		c->dsts[c->ndst] = d;
+		memcpy(&c->dsts[c->ndst], &d, sizeof(d)); /* every byte: they are compared */
 		c->sdst[c->n] = c->ndst++;
 	}
 	c->n++;

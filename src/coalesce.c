@@ -168,7 +168,7 @@ static void pass(struct tb_coalescer *c, const uint8_t *data, size_t len)
  * then only lengths, sequence, ID and caps are left. Anything else takes the
  * full path, which decides the same for these packets.
  */
-static inline int extend_hot(struct tb_coalescer *c, const uint8_t *pkt, size_t len)
+static TBI_INLINE int extend_hot(struct tb_coalescer *c, const uint8_t *pkt, size_t len)
 {
 	struct tbi_lane *l = c->hot;
 	struct tbi_slot *s;
@@ -219,7 +219,19 @@ static TBI_NOINLINE int commit_slow(struct tb_coalescer *c, const uint8_t *pkt, 
 
 	c->st.pkts_in++;
 	c->st.bytes_in += len;
-	kind = tbi_parse(pkt, len, &p);
+	kind = tbi_parse_fast(pkt, len, &p);
+	if (kind == TBI_KIND_L4 && p.proto == TBI_PROTO_TCP && p.payload == 0 &&
+	    (c->lanes & (1u << TB_LANE_TCP)) && !(c->flags & TB_COALESCE_VERIFY_CSUM) &&
+	    tbi_tcp_pure_ack(p.data[p.ip_len + 13])) {
+		/* The reverse direction of every bulk flow: verbatim, no lookup. */
+		l = &c->lane[TB_LANE_TCP];
+		make_room(c, l);
+		c->st.lane_pkts[TB_LANE_TCP]++;
+		c->st.pure_acks++;
+		tbi_lane_verbatim(l, pkt, p.len);
+		c->hot = l;
+		return 0;
+	}
 	if (kind == TBI_KIND_OTHER) {
 		pass(c, pkt, len);
 		return 0;
@@ -253,11 +265,21 @@ static TBI_NOINLINE int commit_slow(struct tb_coalescer *c, const uint8_t *pkt, 
 	return 0;
 }
 
-static inline void dispatch(struct tb_coalescer *c, const uint8_t *pkt, size_t len)
+/* Inlined into both the plain commit and the ordering's release loop. */
+static TBI_INLINE void dispatch(struct tb_coalescer *c, const uint8_t *pkt, size_t len)
 {
 	if (!(c->flags & TB_COALESCE_VERIFY_CSUM) && extend_hot(c, pkt, len))
 		return;
 	commit_slow(c, pkt, len);
+}
+
+/* Kept out of commit_key so that its own path stays a leaf without spills. */
+static TBI_NOINLINE int commit_unordered(struct tb_coalescer *c, const void *pkt, size_t len)
+{
+	if (!c || !pkt || len > UINT32_MAX)
+		return -EINVAL;
+	dispatch(c, pkt, len);
+	return 0;
 }
 
 int tb_coalescer_commit(struct tb_coalescer *c, const void *pkt, size_t len)
@@ -327,62 +349,87 @@ static void sort_side(struct tbi_order *o)
 	}
 }
 
+/* The first of run[lo..hi) whose key is above x's: on equal keys the run's
+ * packet arrived first, so it goes first. */
+static uint32_t after(const struct tbi_held *run, uint32_t lo, uint32_t hi,
+		      const struct tbi_held *x)
+{
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (key_less(x, &run[mid]))
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
 /* Hands the held packets to the lanes in key order. */
-static void release(struct tb_coalescer *c)
+static TBI_NOINLINE void release(struct tb_coalescer *c)
 {
 	struct tbi_order *o = &c->order;
-	const struct tbi_held *h = o->held, *s = o->side;
-	const struct tbi_held *hend = h + o->nheld, *send = s + o->nside;
+	const struct tbi_held *h = o->held;
+	uint32_t i = 0;
 
 	if (o->nside) {
 		sort_side(o);
-		/* On equal keys the run's packet arrived first: it goes first. */
-		while (h < hend && s < send) {
-			if (key_less(s, h)) {
-				dispatch(c, s->pkt, s->len);
-				s++;
-			} else {
-				dispatch(c, h->pkt, h->len);
-				h++;
-			}
-		}
-		for (; s < send; s++)
+		/* Each displaced packet goes in where its key falls in the run. */
+		for (uint32_t j = 0; j < o->nside; j++) {
+			const struct tbi_held *s = &o->side[j];
+			uint32_t end = after(h, i, o->nheld, s);
+
+			for (; i < end; i++)
+				dispatch(c, h[i].pkt, h[i].len);
 			dispatch(c, s->pkt, s->len);
+		}
 	}
-	for (; h < hend; h++)
-		dispatch(c, h->pkt, h->len);
+	for (; i < o->nheld; i++)
+		dispatch(c, h[i].pkt, h[i].len);
 	o->nheld = o->nside = 0;
 	o->top_epoch = o->top_counter = 0;
 }
 
-int tb_coalescer_commit_key(struct tb_coalescer *c, const void *pkt, size_t len, uint64_t epoch,
-			    uint64_t counter)
+static TBI_INLINE int hold(struct tb_coalescer *c, const void *pkt, size_t len, uint64_t epoch,
+			   uint64_t counter)
 {
-	struct tbi_order *o;
+	struct tbi_order *o = &c->order;
 	struct tbi_held *e;
 
-	if (!c || !pkt || len > UINT32_MAX)
-		return -EINVAL;
-	if (!(c->flags & TB_COALESCE_ORDER)) {
-		dispatch(c, pkt, len);
-		return 0;
-	}
-	o = &c->order;
-	if (o->nheld + o->nside == o->cap)
-		release(c);
-	if (epoch > o->top_epoch || (epoch == o->top_epoch && counter >= o->top_counter)) {
+	if (TBI_UNLIKELY(epoch < o->top_epoch ||
+			 (epoch == o->top_epoch && counter < o->top_counter))) {
+		e = &o->side[o->nside++];
+		c->st.displaced++;
+	} else {
 		e = &o->held[o->nheld++];
 		o->top_epoch = epoch;
 		o->top_counter = counter;
-	} else {
-		e = &o->side[o->nside++];
-		c->st.displaced++;
 	}
 	e->pkt = pkt;
 	e->len = (uint32_t)len;
 	e->epoch = epoch;
 	e->counter = counter;
 	return 0;
+}
+
+/* The held packets fill max_pkts: the lanes take them before the next. */
+static TBI_NOINLINE int hold_full(struct tb_coalescer *c, const void *pkt, size_t len,
+				  uint64_t epoch, uint64_t counter)
+{
+	release(c);
+	return hold(c, pkt, len, epoch, counter);
+}
+
+int tb_coalescer_commit_key(struct tb_coalescer *c, const void *pkt, size_t len, uint64_t epoch,
+			    uint64_t counter)
+{
+	if (!c || !(c->flags & TB_COALESCE_ORDER))
+		return commit_unordered(c, pkt, len);
+	if (TBI_UNLIKELY(!pkt || len > UINT32_MAX))
+		return -EINVAL;
+	if (TBI_UNLIKELY(c->order.nheld + c->order.nside == c->order.cap))
+		return hold_full(c, pkt, len, epoch, counter);
+	return hold(c, pkt, len, epoch, counter);
 }
 
 int tb_coalescer_flush(struct tb_coalescer *c)

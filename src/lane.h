@@ -36,7 +36,6 @@ struct tbi_slot {
 	uint8_t open;
 	uint8_t psh;
 	uint8_t version;
-	struct tbi_flow_key key;
 	uint8_t scratch[TBI_HDR_SCRATCH]; /* patched headers of the superpacket */
 };
 
@@ -77,19 +76,27 @@ static inline int tbi_lane_full(const struct tbi_lane *l)
 }
 
 /* A packet's flow as the lane's table knows it. */
+/*
+ * The flow table's hash: independent multiplies (no chain through h), then
+ * one mix of the sum. Inline, so that the fast path's IPv4 keys, whose
+ * middle words are zero, cost two multiplies.
+ */
+static TBI_INLINE uint64_t tbi_flow_hash(const struct tbi_flow_key *k)
+{
+	uint64_t h = k->w[0] * 0x9e3779b97f4a7c15ull + k->w[1] * 0xc2b2ae3d27d4eb4full +
+		     k->w[2] * 0x165667b19e3779f9ull + k->w[3] * 0xd6e8feb86659fd93ull +
+		     k->w[4] * 0xff51afd7ed558ccdull;
+
+	h ^= h >> 32;
+	h *= 0x9e3779b97f4a7c15ull;
+	return h ^ (h >> 29);
+}
+
 struct tbi_flow {
-	struct tbi_flow_key key;
 	uint64_t hash;
 	uint32_t fent; /* the flow's table entry, or the free one it would take */
 };
 
-/* The flow's latest chain if it is still open, else NULL. */
-struct tbi_slot *tbi_lane_lookup(struct tbi_lane *l, const struct tbi_pkt *p, struct tbi_flow *f);
-/* A new chain seeded by p, now the flow's latest. */
-struct tbi_slot *tbi_lane_seed(struct tbi_lane *l, const struct tbi_pkt *p,
-			       const struct tbi_flow *f);
-
-void tbi_lane_verbatim(struct tbi_lane *l, const uint8_t *data, size_t len);
 static inline void tbi_lane_close(struct tbi_slot *s, enum tb_why why, struct tb_stats *st)
 {
 	s->open = 0;
@@ -234,10 +241,137 @@ static inline int tbi_hdr_same(const uint8_t *a, const uint8_t *b, const uint8_t
 }
 #endif
 
+/* The flow table's hash of p's addresses and ports (IPv4 keys cost two
+ * multiplies: their other words are zero). */
+static TBI_INLINE uint64_t tbi_flow_hash_pkt(const struct tbi_pkt *p)
+{
+	struct tbi_flow_key k;
+	uint32_t ports;
+
+	memcpy(&ports, p->data + p->ip_len, 4);
+	if (p->version == 4) {
+		memcpy(&k.w[0], p->data + 12, 8);
+		k.w[1] = k.w[2] = k.w[3] = 0;
+	} else {
+		memcpy(&k.w[0], p->data + 8, 32);
+	}
+	k.w[4] = (uint64_t)ports | (uint64_t)p->version << 32;
+	return tbi_flow_hash(&k);
+}
+
+/* Whether p is of the flow seeded by s: compared on the packets themselves,
+ * so a slot keeps no copy of its key. Seeds in a lane have IPv4 without
+ * options or IPv6 without extension headers, like p. */
+static TBI_INLINE int tbi_same_flow(const struct tbi_slot *s, const struct tbi_pkt *p)
+{
+	const uint8_t *a = s->seed_data, *b = p->data;
+	uint64_t x[4], y[4];
+	uint32_t pa, pb;
+
+	if (s->version != p->version)
+		return 0;
+	memcpy(&pa, a + s->ip_len, 4);
+	memcpy(&pb, b + p->ip_len, 4);
+	if (pa != pb)
+		return 0;
+	if (p->version == 4) {
+		memcpy(x, a + 12, 8);
+		memcpy(y, b + 12, 8);
+		return x[0] == y[0];
+	}
+	memcpy(x, a + 8, 32);
+	memcpy(y, b + 8, 32);
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3])) == 0;
+}
+
+static TBI_INLINE struct tbi_slot *tbi_lane_lookup(struct tbi_lane *l, const struct tbi_pkt *p,
+						   struct tbi_flow *f)
+{
+	struct tbi_slot *s;
+	uint32_t i;
+
+	if (l->last != TBI_NONE) {
+		s = &l->slots[l->last];
+		if (s->fent != TBI_NONE && tbi_same_flow(s, p)) {
+			f->fent = s->fent;
+			f->hash = l->tab[s->fent].hash;
+			return tbi_slot_open(l, s) ? s : NULL;
+		}
+	}
+	f->hash = tbi_flow_hash_pkt(p);
+	for (i = (uint32_t)f->hash & l->mask;; i = (i + 1) & l->mask) {
+		struct tbi_fent *e = &l->tab[i];
+		if (e->gen != l->gen) {
+			f->fent = i; /* a new flow: seed takes this entry */
+			return NULL;
+		}
+		if (e->hash == f->hash && tbi_same_flow(&l->slots[e->slot], p)) {
+			f->fent = i;
+			l->last = e->slot;
+			s = &l->slots[e->slot];
+			return tbi_slot_open(l, s) ? s : NULL;
+		}
+	}
+}
+
+static TBI_INLINE uint32_t tbi_add_ref(struct tbi_lane *l, const uint8_t *data, uint32_t len)
+{
+	uint32_t r = l->nrefs++;
+
+	l->refs[r].data = data;
+	l->refs[r].len = len;
+	l->refs[r].next = TBI_NONE;
+	return r;
+}
+
+static TBI_INLINE struct tbi_slot *tbi_new_slot(struct tbi_lane *l, const uint8_t *data,
+						uint32_t len)
+{
+	uint32_t n = l->nslots++;
+	struct tbi_slot *s = &l->slots[n];
+
+	s->seed_data = data;
+	s->first = s->last = tbi_add_ref(l, data, len);
+	s->nseg = 1;
+	s->bytes = len;
+	s->open = 0;
+	s->psh = 0;
+	s->fent = TBI_NONE;
+	return s;
+}
+
+static TBI_INLINE struct tbi_slot *tbi_lane_seed(struct tbi_lane *l, const struct tbi_pkt *p,
+						 const struct tbi_flow *f)
+{
+	struct tbi_slot *s = tbi_new_slot(l, p->data, p->len);
+	struct tbi_fent *e = &l->tab[f->fent];
+	uint32_t n = (uint32_t)(s - l->slots);
+
+	s->open = 1;
+	s->epoch = l->epoch;
+	s->fent = f->fent;
+	s->seg_size = (uint16_t)p->payload;
+	s->hdr_len = p->hdr_len;
+	s->ip_len = p->ip_len;
+	s->version = p->version;
+	s->vary = tbi_vary[l->id == TB_LANE_UDP][p->version == 6];
+	e->gen = l->gen;
+	e->hash = f->hash;
+	e->slot = n;
+	l->last = n;
+	return s;
+}
+
+/* A packet sent as it is, in its place in the lane. */
+static TBI_INLINE void tbi_lane_verbatim(struct tbi_lane *l, const uint8_t *data, size_t len)
+{
+	tbi_new_slot(l, data, (uint32_t)len);
+}
+
 /* Appends a segment to s and closes the chain where it has to end: after a
  * short segment, after PSH (TCP), at the segment cap. */
-static inline void tbi_chain_grow(struct tbi_lane *l, struct tbi_slot *s, const uint8_t *data,
-				  uint32_t len, uint32_t payload, int psh, struct tb_stats *st)
+static TBI_INLINE void tbi_chain_grow(struct tbi_lane *l, struct tbi_slot *s, const uint8_t *data,
+				      uint32_t len, uint32_t payload, int psh, struct tb_stats *st)
 {
 	uint32_t r = l->nrefs++;
 
@@ -258,6 +392,13 @@ enum tb_why tbi_ip_mergeable(const struct tbi_slot *s, const struct tbi_pkt *p);
 
 /* Writes every slot in order and empties the lane; open chains count why. */
 void tbi_lane_emit(struct tbi_lane *l, struct tbi_ctx *ctx, enum tb_why why);
+
+/* A pure ACK's flags (the payload is empty): ACK, maybe PSH or ECE, nothing else. */
+static inline int tbi_tcp_pure_ack(uint8_t flags)
+{
+	return (flags & (TBI_TCP_ACK | TBI_TCP_SYN | TBI_TCP_FIN | TBI_TCP_RST | TBI_TCP_URG |
+			 TBI_TCP_CWR)) == TBI_TCP_ACK;
+}
 
 /* TCP and UDP lane rules. */
 void tbi_tcp_commit(struct tbi_lane *l, const struct tbi_pkt *p, struct tb_stats *st);

@@ -34,7 +34,7 @@ void tbi_tcp_commit(struct tbi_lane *l, const struct tbi_pkt *p, struct tb_stats
 	struct tbi_flow f;
 	struct tbi_slot *s;
 
-	if (!(flags & ~ADMITTED) && (flags & TBI_TCP_ACK) && p->payload == 0) {
+	if (p->payload == 0 && tbi_tcp_pure_ack(flags)) {
 		/* A pure ACK: a stale one is harmless, and sealing would break
 		 * every run of a bidirectional flow. Its flow needs no lookup. */
 		st->pure_acks++;

@@ -177,6 +177,17 @@ for trace in "$traces"/*.pcap; do
 	# Bigger bursts never need more writes than --batch 1 (one write per packet).
 	j=$("$cli" coalesce --json --batch 1 "$trace")
 	[ "$(num writes "$j")" = "$pkts" ] || fail "$name: --batch 1 gave $(num writes "$j") writes"
+	# --order on a capture in its own order changes nothing and displaces nothing.
+	j=$("$cli" coalesce --json --order "$trace" "$tmp/ord.pcap")
+	[ "$(num writes "$j")" = "$writes" ] || fail "$name: --order gave $(num writes "$j") writes"
+	[ "$(num displaced "$j")" = 0 ] || fail "$name: --order displaced $(num displaced "$j") packets"
+	# --swap reorders; --order puts every burst back: the same bytes as without either.
+	j=$("$cli" coalesce --json --swap 16 --order "$trace" "$tmp/swap-ord.pcap")
+	[ "$(num writes "$j")" = "$writes" ] || fail "$name: --swap 16 --order gave $(num writes "$j") writes"
+	cmp -s "$tmp/ord.pcap" "$tmp/swap-ord.pcap" || fail "$name: --swap 16 --order wrote other bytes"
+	if [ "$sps" -gt 0 ] && [ "$pkts" -ge 16 ]; then
+		[ "$(num displaced "$j")" -gt 0 ] || fail "$name: --swap 16 displaced nothing"
+	fi
 done
 
 finish

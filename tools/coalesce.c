@@ -17,6 +17,7 @@
 
 struct opts {
 	unsigned batch;
+	unsigned swap;	/* swap one adjacent pair in every swap packets; 0: none */
 	unsigned flags; /* TB_COALESCE_* */
 	int json;
 	const char *vnet_log;
@@ -46,11 +47,15 @@ void cmd_coalesce_usage(FILE *f)
 		"  --no-tcp           TCP is not merged: it passes through\n"
 		"  --no-udp           UDP is not merged: it passes through\n"
 		"  --verify-csum      verify TCP/UDP checksums before merging\n"
+		"  --swap N           swap one adjacent pair in every N packets of a batch,\n"
+		"                     2..%u, as a network that reorders would\n"
+		"  --order            restore the capture's order in each batch first\n"
+		"                     (TB_COALESCE_ORDER, the packet's index as its key)\n"
 		"  --json             print the summary as one JSON object\n"
 		"  --vnet-log FILE    one JSON line per write describing its virtio header\n"
 		"  -h, --help         this text\n\n"
 		"Exit status: 0 done, 1 output could not be written, 2 bad usage or input.\n",
-		MAX_BATCH, DEFAULT_BATCH);
+		MAX_BATCH, DEFAULT_BATCH, MAX_BATCH);
 }
 
 static int usage_error(const char *fmt, const char *arg)
@@ -61,9 +66,34 @@ static int usage_error(const char *fmt, const char *arg)
 	return CLI_USAGE;
 }
 
+static int number(const char *arg, const char *opt, unsigned lo, unsigned hi, unsigned *out)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(arg, &end, 10);
+	if (errno || end == arg || *end || arg[0] == '-' || n < lo || n > hi) {
+		fprintf(stderr, "tunbatch coalesce: %s '%s': expected a number from %u to %u\n",
+			opt, arg, lo, hi);
+		return -1;
+	}
+	*out = (unsigned)n;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-	enum { OPT_BATCH = 256, OPT_NO_TCP, OPT_NO_UDP, OPT_VERIFY, OPT_JSON, OPT_VNET };
+	enum {
+		OPT_BATCH = 256,
+		OPT_NO_TCP,
+		OPT_NO_UDP,
+		OPT_VERIFY,
+		OPT_JSON,
+		OPT_VNET,
+		OPT_SWAP,
+		OPT_ORDER
+	};
 	static const struct option longopts[] = {
 		{"batch", required_argument, NULL, OPT_BATCH},
 		{"no-tcp", no_argument, NULL, OPT_NO_TCP},
@@ -71,6 +101,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{"verify-csum", no_argument, NULL, OPT_VERIFY},
 		{"json", no_argument, NULL, OPT_JSON},
 		{"vnet-log", required_argument, NULL, OPT_VNET},
+		{"swap", required_argument, NULL, OPT_SWAP},
+		{"order", no_argument, NULL, OPT_ORDER},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -81,23 +113,17 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
-		case OPT_BATCH: {
-			char *end;
-			unsigned long n;
-
-			errno = 0;
-			n = strtoul(optarg, &end, 10);
-			if (errno || end == optarg || *end || optarg[0] == '-' || n < 1 ||
-			    n > MAX_BATCH) {
-				fprintf(stderr,
-					"tunbatch coalesce: --batch '%s': expected a number from 1 "
-					"to %u\n",
-					optarg, MAX_BATCH);
+		case OPT_BATCH:
+			if (number(optarg, "--batch", 1, MAX_BATCH, &o->batch))
 				return CLI_USAGE;
-			}
-			o->batch = (unsigned)n;
 			break;
-		}
+		case OPT_SWAP:
+			if (number(optarg, "--swap", 2, MAX_BATCH, &o->swap))
+				return CLI_USAGE;
+			break;
+		case OPT_ORDER:
+			o->flags |= TB_COALESCE_ORDER;
+			break;
 		case OPT_NO_TCP:
 			o->flags |= TB_COALESCE_NO_TCP;
 			break;
@@ -238,8 +264,12 @@ static void print_json(FILE *f, const struct result *r)
 	for (unsigned i = 0; i < n; i++)
 		fprintf(f, "%s\"%s\":%llu", i ? "," : "", tb_why_name(order[i]),
 			(unsigned long long)st->why[order[i]]);
-	fprintf(f, "},\"write_errors\":%llu,\"fallbacks\":%llu}\n",
-		(unsigned long long)st->write_errors, (unsigned long long)st->fallbacks);
+	fprintf(f,
+		"},\"write_errors\":%llu,\"fallbacks\":%llu,\"swap\":%u,\"order\":%s,"
+		"\"displaced\":%llu}\n",
+		(unsigned long long)st->write_errors, (unsigned long long)st->fallbacks, r->o->swap,
+		r->o->flags & TB_COALESCE_ORDER ? "true" : "false",
+		(unsigned long long)st->displaced);
 }
 
 static void print_text(FILE *f, const struct result *r)
@@ -271,6 +301,11 @@ static void print_text(FILE *f, const struct result *r)
 		(unsigned long long)st->superpackets, (unsigned long long)st->segments,
 		ratio(st->segments, st->superpackets));
 	fprintf(f, "single writes    %llu\n", (unsigned long long)(st->writes - st->superpackets));
+	if (r->o->swap)
+		fprintf(f, "swapped          one adjacent pair in every %u packets\n", r->o->swap);
+	if (r->o->flags & TB_COALESCE_ORDER)
+		fprintf(f, "order restored   %llu packets arrived displaced\n",
+			(unsigned long long)st->displaced);
 	fprintf(f, "runs broke by   ");
 	if (!n)
 		fprintf(f, " -");
@@ -289,12 +324,18 @@ static void print_text(FILE *f, const struct result *r)
 			(unsigned long long)r->in.snap_trunc);
 }
 
-/* Reads every packet into the coalescer, a batch at a time. */
-static int replay(struct pcap_in *in, struct tb_coalescer *c, unsigned batch, const char *path)
+/*
+ * Reads every packet into the coalescer, a batch at a time, keyed by its
+ * index in the capture: the sender's order. With --swap the second packet
+ * of a pair is committed before the first.
+ */
+static int replay(struct pcap_in *in, struct tb_coalescer *c, const struct opts *o)
 {
 	char err[512];
 	const uint8_t *pkt;
-	size_t len;
+	size_t len, held_len = 0;
+	void *held = NULL;
+	uint64_t index = 0, held_index = 0;
 	unsigned n = 0;
 	int rc;
 
@@ -307,15 +348,28 @@ static int replay(struct pcap_in *in, struct tb_coalescer *c, unsigned batch, co
 			return CLI_FAIL;
 		}
 		memcpy(buf, pkt, len);
-		tb_coalescer_commit(c, buf, len);
-		if (++n == batch) {
+		n++;
+		if (o->swap && n % o->swap == o->swap - 1 && n < o->batch) {
+			held = buf;
+			held_len = len;
+			held_index = index++;
+			continue;
+		}
+		tb_coalescer_commit_key(c, buf, len, 0, index++);
+		if (held) {
+			tb_coalescer_commit_key(c, held, held_len, 0, held_index);
+			held = NULL;
+		}
+		if (n == o->batch) {
 			tb_coalescer_flush(c); /* errors are counted in the stats */
 			n = 0;
 		}
 	}
+	if (held)
+		tb_coalescer_commit_key(c, held, held_len, 0, held_index);
 	tb_coalescer_flush(c);
 	if (rc < 0) {
-		fprintf(stderr, "tunbatch: %s: %s\n", path, err);
+		fprintf(stderr, "tunbatch: %s: %s\n", o->in, err);
 		return CLI_USAGE;
 	}
 	return CLI_OK;
@@ -398,7 +452,7 @@ int cmd_coalesce(int argc, char **argv)
 		rc = CLI_FAIL;
 		goto done;
 	}
-	rc = replay(in, c, o.batch, o.in);
+	rc = replay(in, c, &o);
 	tb_coalescer_stats(c, &r.st);
 	r.lanes = tb_coalescer_lanes(c);
 	r.in = *pcap_in_stats(in);
