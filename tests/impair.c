@@ -41,6 +41,17 @@ struct held {
 	unsigned countdown;
 };
 
+/* A datagram queued for the next sendmmsg. */
+struct out {
+	const void *buf;
+	size_t len;
+	void *to_free; /* a held copy, freed once sent */
+	int dup;       /* the second copy of the datagram before it */
+	int sent;
+};
+
+#define MAX_OUT (2 * BATCH + MAX_HELD)
+
 struct dir {
 	const char *name;
 	int in, out; /* receive on in, send from out */
@@ -48,6 +59,8 @@ struct dir {
 	socklen_t to_len;
 	struct held held[MAX_HELD];
 	unsigned n_held;
+	struct out q[MAX_OUT];
+	unsigned n_q;
 	uint64_t rx, tx, reordered, duplicated, send_errors;
 };
 
@@ -123,24 +136,59 @@ static int open_bound(const char *spec)
 	return fd;
 }
 
-/* 1 when the datagram left; 0 when refused (a filter rule drops it with EPERM). */
-static int send_one(struct dir *d, const void *buf, size_t len)
+static void push(struct dir *d, const void *buf, size_t len, void *to_free, int dup)
 {
-	for (;;) {
-		ssize_t n = sendto(d->out, buf, len, 0, (struct sockaddr *)&d->to, d->to_len);
-		if (n >= 0) {
-			d->tx++;
-			return 1;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno == ENOBUFS || errno == EAGAIN) {
-			usleep(50);
-			continue;
-		}
-		d->send_errors++;
-		return 0;
+	d->q[d->n_q++] = (struct out){.buf = buf, .len = len, .to_free = to_free, .dup = dup};
+}
+
+/*
+ * Sends what is queued with sendmmsg. A datagram the kernel refuses (EPERM
+ * from the loss rule) is counted and skipped, never sent again; a full
+ * buffer (ENOBUFS on the first message of a call) is waited out.
+ */
+static void flush_out(struct dir *d)
+{
+	struct mmsghdr m[MAX_OUT];
+	struct iovec iov[MAX_OUT];
+	unsigned i = 0;
+
+	for (unsigned k = 0; k < d->n_q; k++) {
+		iov[k] = (struct iovec){(void *)d->q[k].buf, d->q[k].len};
+		m[k] = (struct mmsghdr){.msg_hdr = {.msg_name = &d->to,
+						    .msg_namelen = d->to_len,
+						    .msg_iov = &iov[k],
+						    .msg_iovlen = 1}};
 	}
+	while (i < d->n_q) {
+		int r = sendmmsg(d->out, m + i, d->n_q - i, 0);
+		if (r > 0) {
+			for (int k = 0; k < r; k++)
+				d->q[i + (unsigned)k].sent = 1;
+			i += (unsigned)r;
+			/* The socket blocks: a short count means the next one was refused,
+			 * and its error is lost. Sent again, it would get a second chance
+			 * at the loss rule. */
+			if (i < d->n_q) {
+				d->send_errors++;
+				i++;
+			}
+		} else if (r < 0 && errno == EINTR) {
+			continue;
+		} else if (r < 0 && (errno == ENOBUFS || errno == EAGAIN)) {
+			usleep(50);
+		} else {
+			d->send_errors++;
+			i++;
+		}
+	}
+	for (unsigned k = 0; k < d->n_q; k++) {
+		d->tx += (uint64_t)d->q[k].sent;
+		/* Counted as duplicated only when both copies left. */
+		if (d->q[k].dup && d->q[k].sent && d->q[k - 1].sent)
+			d->duplicated++;
+		free(d->q[k].to_free);
+	}
+	d->n_q = 0;
 }
 
 /* One datagram went out: held ones whose turn came follow it. */
@@ -149,8 +197,7 @@ static void tick(struct dir *d, int all)
 	for (unsigned i = 0; i < d->n_held;) {
 		struct held *h = &d->held[i];
 		if (all || --h->countdown == 0) {
-			send_one(d, h->buf, h->len);
-			free(h->buf);
+			push(d, h->buf, h->len, h->buf, 0);
 			d->held[i] = d->held[--d->n_held];
 		} else {
 			i++;
@@ -184,9 +231,9 @@ static void forward(struct dir *d, const uint8_t *buf, size_t len)
 			return;
 		}
 	}
-	/* Counted as duplicated only when both copies left. */
-	if (send_one(d, buf, len) && dup_pm && rnd(1000) < dup_pm && send_one(d, buf, len))
-		d->duplicated++;
+	push(d, buf, len, NULL, 0);
+	if (dup_pm && rnd(1000) < dup_pm)
+		push(d, buf, len, NULL, 1);
 	tick(d, 0);
 }
 
@@ -203,6 +250,7 @@ static void drain(struct dir *d, uint8_t (*bufs)[MAX_DGRAM])
 	n = recvmmsg(d->in, m, BATCH, MSG_DONTWAIT, NULL);
 	for (int i = 0; i < n; i++)
 		forward(d, bufs[i], m[i].msg_len);
+	flush_out(d); /* before the buffers are received into again */
 }
 
 int main(int argc, char **argv)
@@ -263,6 +311,8 @@ int main(int argc, char **argv)
 			/* Quiet: what is held goes now rather than waiting for traffic. */
 			tick(&ab, 1);
 			tick(&ba, 1);
+			flush_out(&ab);
+			flush_out(&ba);
 			continue;
 		}
 		if (n < 0)
@@ -274,6 +324,8 @@ int main(int argc, char **argv)
 	}
 	tick(&ab, 1);
 	tick(&ba, 1);
+	flush_out(&ab);
+	flush_out(&ba);
 	for (int c = 0; c < 2; c++)
 		if (capture[c])
 			fclose(capture[c]);
