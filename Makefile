@@ -1,10 +1,10 @@
 # Front door: make, make install, make uninstall, make check, make test, make demo,
-# make bench, make fuzz.
+# make bench, make e2e, make fuzz.
 #
 # make and make install build with what is there and install no package: the library
 # always, the CLI and the tests when pkg-config finds what they need; they print what
-# they left out and why. make test, make demo and make bench install the Debian packages
-# they lack (printing which first); elsewhere they name what is missing and stop.
+# they left out and why. make test, make demo, make bench and make e2e install the Debian
+# packages they lack (printing which first); elsewhere they name what is missing and stop.
 PREFIX ?= /usr/local
 BUILD_DIR ?= build
 MAKEFLAGS += --no-print-directory
@@ -15,12 +15,13 @@ CLI ?= AUTO
 TESTS ?= AUTO
 
 # Debian package names: BUILD_DEPS for the library, CLI and tests; DEMO_DEPS for the CLI.
-BUILD_DEPS = cmake make gcc pkg-config libcmocka-dev libpcap-dev
-DEMO_DEPS = cmake make gcc pkg-config libpcap-dev
-TEST_DEPS = $(BUILD_DEPS) iproute2 ethtool clang libclang-rt-14-dev tcpdump python3 clang-format valgrind
+BUILD_DEPS = cmake make gcc pkg-config libcmocka-dev libpcap-dev libssl-dev
+DEMO_DEPS = cmake make gcc pkg-config libpcap-dev libssl-dev
+TEST_DEPS = $(BUILD_DEPS) iproute2 ethtool nftables clang libclang-rt-14-dev tcpdump python3 \
+	clang-format valgrind
 
-.PHONY: all deps check test demo bench fuzz fuzz-build fuzz-regress fuzz-coverage memcheck install \
-	uninstall clean format
+.PHONY: all deps check test demo bench e2e fuzz fuzz-build fuzz-regress fuzz-coverage memcheck \
+	install uninstall clean format
 
 all:
 	@command -v cmake >/dev/null || { echo "tunbatch: make needs cmake (3.18 or later) and a C compiler" >&2; exit 1; }
@@ -66,9 +67,20 @@ bench:
 	cmake --build build-bench -j$(JOBS)
 	@scripts/bench.sh build-bench $(BENCH_ARGS)
 
+# End to end (root): tunbatch tunnel against the kernel over a bare veth, per cipher and
+# offload, through a reordering relay; E2E_ARGS=--peers adds tinc, OpenVPN, fastd, Nebula
+# and wireguard-go, --quick makes it a short smoke run. Table, JSON and chart in build-e2e/e2e/.
+E2E_DEPS = $(BUILD_DEPS) libcmocka-dev iproute2 iperf3 python3 gnuplot-nox
+E2E_ARGS ?=
+e2e:
+	@scripts/deps.sh --for "make e2e" $(E2E_DEPS)
+	cmake -S . -B build-e2e -DCMAKE_BUILD_TYPE=Release -DTB_CLI=ON -DTB_TESTS=ON $(CMAKE_FLAGS)
+	cmake --build build-e2e -j$(JOBS) --target tunbatch tb_impair
+	scripts/e2e.sh build-e2e $(E2E_ARGS)
+
 # libFuzzer targets (clang): fuzz/fuzz_*.c, corpora in fuzz/corpus/<target>/.
 FUZZ_TIME ?= 60
-FUZZ_DEPS = cmake make pkg-config libpcap-dev clang libclang-rt-14-dev
+FUZZ_DEPS = cmake make pkg-config libpcap-dev libssl-dev clang libclang-rt-14-dev
 
 # make fuzz and make memcheck install nothing (make test installs what they need).
 fuzz-build:
@@ -121,4 +133,4 @@ format:
 	clang-format -i include/*.h src/*.c src/*.h tools/*.c tools/*.h tests/*.c tests/*.h bench/*.c bench/*.h fuzz/*.c fuzz/*.h examples/*.c 2>/dev/null || true
 
 clean:
-	rm -rf build build-test build-bench build-fuzz build-memcheck build-cov
+	rm -rf build build-test build-bench build-fuzz build-memcheck build-cov build-e2e

@@ -31,6 +31,7 @@ for bin in "$build"/fuzz/fuzz_*; do
 	coalesce) opts="-max_len=65536" ;;
 	pcap) opts="-max_len=65536" ;;
 	tun_reader) opts="-max_len=140000" ;;
+	tunnel) opts="-max_len=4097" ;; # a cipher byte and 512 operations
 	carrier) opts="-max_len=4110" ;; # 14 option bytes + a control buffer
 	*) opts="-max_len=65546" ;; # virtio header + a 64 KiB packet
 	esac

@@ -60,6 +60,11 @@ printf 'not a capture' >"$out/bad.pcap"
 check any cli_bad_pcap "$cli" coalesce "$out/bad.pcap"
 check any cli_missing "$cli" coalesce "$out/does-not-exist.pcap"
 check any cli_bad_option "$cli" coalesce --batch 0 "$src/examples/mixed.pcap"
+# The tunnel's key handling and its setup errors that need no device.
+check ok cli_genkey "$cli" genkey
+check any cli_tunnel_bad_key "$cli" tunnel --tun x --listen 127.0.0.1:1 --key "$out/bad.pcap"
+check any cli_tunnel_no_peer "$cli" tunnel --tun x --listen 127.0.0.1:1 --peer no-such-host.invalid:1 \
+	--key "$out/cli_genkey.out"
 
 echo "memcheck: $n runs, $fail with errors or leaks"
 [ "$fail" = 0 ]

@@ -15,5 +15,9 @@ enum {
 /* argv[0] is the subcommand's name. Returns the exit status. */
 int cmd_coalesce(int argc, char **argv);
 void cmd_coalesce_usage(FILE *f);
+int cmd_genkey(int argc, char **argv);
+void cmd_genkey_usage(FILE *f);
+int cmd_tunnel(int argc, char **argv);
+void cmd_tunnel_usage(FILE *f);
 
 #endif

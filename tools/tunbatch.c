@@ -15,6 +15,9 @@ struct command {
 static const struct command commands[] = {
 	{"coalesce", "replay a capture through the coalescer, report the TUN writes", cmd_coalesce,
 	 cmd_coalesce_usage},
+	{"tunnel", "an encrypted point-to-point tunnel over batched UDP", cmd_tunnel,
+	 cmd_tunnel_usage},
+	{"genkey", "print a new random key for tunnel, in base64", cmd_genkey, cmd_genkey_usage},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
