@@ -677,36 +677,8 @@ static void summary_range(const char *what, const struct run *R, int (*keep)(con
 		printf("  %-46s not measured\n", what);
 }
 
-/* The trace directory without the machine's path: its last two components. */
-static const char *dir_label(const char *dir)
+static void print_parts_1_to_4(const struct run *R)
 {
-	const char *p;
-	int slashes = 0;
-
-	if (!dir)
-		return "none";
-	p = dir + strlen(dir);
-	while (p > dir && p[-1] == '/')
-		p--;
-	while (p > dir) {
-		if (p[-1] == '/' && ++slashes == 2)
-			break;
-		p--;
-	}
-	return p;
-}
-
-static void print_table(const struct run *R)
-{
-	const struct opts *o = &R->o;
-	struct verdicts v;
-
-	printf("tunbatch %s benchmark: bursts of %d, %d runs per figure, median [min-max]\n",
-	       tb_version(), BENCH_BATCH, o->runs);
-	printf("runs time at least %.2f s (coalescer) and %.2f s (everything else) each%s\n",
-	       o->secs, o->aux_secs, o->copy ? "; packets copied into reserved buffers" : "");
-	printf("traces: %s (%d) + %d synthetic\n\n", dir_label(R->dir), R->ndir, R->n - R->ndir);
-
 	printf("1. Coalescer: reserve -> commit -> flush, writer reads every iovec length\n");
 	printf("   floor = parse only (version, protocol, addresses, ports, seq, flags; 5-tuple "
 	       "hash)\n");
@@ -823,7 +795,10 @@ static void print_table(const struct run *R)
 		printf("%-8zu %9.2f %-17s %9.2f %-17s %7.2f %5s\n", c->len, L / c->lib.med, a,
 		       L / c->naive.med, b, c->naive.med / c->lib.med, c->agree ? "yes" : "NO");
 	}
+}
 
+static void print_part_5(const struct run *R)
+{
 	printf("\n5. TUN writes: a real TUN in a namespace, routed to a discarding interface%s%s\n",
 	       R->ntun && R->tun[0].ran ? ": " : "",
 	       R->ntun && R->tun[0].ran ? R->tun[0].sink : "");
@@ -851,18 +826,59 @@ static void print_table(const struct run *R)
 		printf("%-16s %-10s %9.3f %8.2f\n", "", "ratio",
 		       t->on.cpu_s_per_gb / t->off.cpu_s_per_gb, t->on.pps / t->off.pps);
 	}
+}
 
-	carrier_print_table(&R->carrier);
+/* The trace directory without the machine's path: its last two components. */
+static const char *dir_label(const char *dir)
+{
+	const char *p;
+	int slashes = 0;
+
+	if (!dir)
+		return "none";
+	p = dir + strlen(dir);
+	while (p > dir && p[-1] == '/')
+		p--;
+	while (p > dir) {
+		if (p[-1] == '/' && ++slashes == 2)
+			break;
+		p--;
+	}
+	return p;
+}
+
+static void print_table(const struct run *R)
+{
+	const struct opts *o = &R->o;
+	struct verdicts v;
+
+	printf("tunbatch %s benchmark: bursts of %d, %d runs per figure, median [min-max]\n",
+	       tb_version(), BENCH_BATCH, o->runs);
+	printf("runs time at least %.2f s (coalescer) and %.2f s (everything else) each%s\n",
+	       o->secs, o->aux_secs, o->copy ? "; packets copied into reserved buffers" : "");
+	printf("traces: %s (%d) + %d synthetic\n\n", dir_label(R->dir), R->ndir, R->n - R->ndir);
+
+	if (!o->tun_only && !o->carrier_only)
+		print_parts_1_to_4(R);
+	if (!o->carrier_only)
+		print_part_5(R);
+	if (!o->tun_only)
+		carrier_print_table(&R->carrier);
 
 	judge(R, &v);
 	printf("\nSummary: figures from this run (docs/bench.md sets them beside the goals)\n");
-	summary_range("TCP bulk, coalescer / parse floor", R, is_bulk_row, x_floor_of);
-	summary_range("TCP bulk, rte_gro's faster mode / coalescer", R, is_bulk_gro_row, x_gro_of);
-	summary_range("ACK-heavy, rte_gro's faster mode / coalescer", R, is_ack_gro_row, x_gro_of);
-	if (v.rr_known)
-		printf("  %-46s %.2fx\n", "64 flows round-robin / one flow", v.rr_ratio);
-	summary_range("ordering in order / unordered", R, is_order_row, x_order_of);
-	summary_range("ordering 2% displaced / unordered", R, is_order_row, x_order_disp_of);
+	if (!o->tun_only && !o->carrier_only) {
+		summary_range("TCP bulk, coalescer / parse floor", R, is_bulk_row, x_floor_of);
+		summary_range("TCP bulk, rte_gro's faster mode / coalescer", R, is_bulk_gro_row,
+			      x_gro_of);
+		summary_range("ACK-heavy, rte_gro's faster mode / coalescer", R, is_ack_gro_row,
+			      x_gro_of);
+		if (v.rr_known)
+			printf("  %-46s %.2fx\n", "64 flows round-robin / one flow", v.rr_ratio);
+		summary_range("ordering in order / unordered", R, is_order_row, x_order_of);
+		summary_range("ordering 2% displaced / unordered", R, is_order_row,
+			      x_order_disp_of);
+	}
 	{
 		double lo = 0, hi = 0;
 		int n = 0;
