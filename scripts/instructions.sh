@@ -1,5 +1,5 @@
 #!/bin/sh
-# Instructions per packet of the coalescer (commit + flush, writer reading
+# Instructions per packet of the coalescer (reserve + commit + flush, writer reading
 # lengths), per class of traffic: perf stat where the machine has hardware
 # counters, else valgrind's callgrind, which counts the same instructions
 # exactly, whatever else the machine is doing. Each count is the difference
@@ -30,7 +30,7 @@ count() { # trace passes -> instructions
 	fi
 }
 
-echo "Instructions per packet ($tool; commit + flush, bursts of 64)"
+echo "Instructions per packet ($tool; reserve + commit + flush, bursts of 64)"
 printf '%-16s %-34s %8s\n' trace class "instr/pkt"
 for spec in "tcp4_bulk:bulk merge, one flow" "syn_tcp4_1flow:bulk merge, one flow" \
 	"tcp4_4flows:bulk merge, four flows" "syn_tcp4_8x8:runs of 8 from 8 flows" \
