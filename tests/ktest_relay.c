@@ -36,7 +36,6 @@
 
 #define TCP_BYTES   ((uint64_t)64 << 20)
 #define TCP6_BYTES  ((uint64_t)16 << 20)
-#define CHUNK	    (256 * 1024)
 #define DGRAM	    1200
 #define DGRAMS	    20000
 #define GSO_DGRAMS  40	 /* datagrams per UDP_SEGMENT send */
@@ -202,93 +201,6 @@ static void report(const char *phase, const char *dir, const struct delta *d)
 /* TCP                                                                      */
 /* ------------------------------------------------------------------------ */
 
-struct tcp_run {
-	int lfd, cfd;
-	uint64_t bytes;
-	uint64_t received;
-	const char *fail; /* a static message, or NULL */
-	uint64_t fail_at;
-};
-
-static void set_timeouts(int fd)
-{
-	struct timeval tv = {.tv_sec = IDLE_LIMIT};
-
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-}
-
-static void *tcp_client(void *arg)
-{
-	struct tcp_run *t = arg;
-	uint8_t *buf = malloc(CHUNK);
-	uint64_t off = 0;
-
-	if (!buf) {
-		t->fail = "client: out of memory";
-		return NULL;
-	}
-	while (off < t->bytes) {
-		size_t n = t->bytes - off < CHUNK ? (size_t)(t->bytes - off) : CHUNK;
-		nsu_stream(STREAM_SEED, off, buf, n);
-		for (size_t done = 0; done < n;) {
-			ssize_t w = send(t->cfd, buf + done, n - done, MSG_NOSIGNAL);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0) {
-				t->fail = "client: send failed or timed out";
-				t->fail_at = off + done;
-				free(buf);
-				return NULL;
-			}
-			done += (size_t)w;
-		}
-		off += n;
-	}
-	shutdown(t->cfd, SHUT_WR);
-	free(buf);
-	return NULL;
-}
-
-static void *tcp_server(void *arg)
-{
-	struct tcp_run *t = arg;
-	uint8_t *buf = malloc(CHUNK), *want = malloc(CHUNK);
-	int fd = accept(t->lfd, NULL, NULL);
-
-	if (fd < 0 || !buf || !want) {
-		t->fail = "server: accept failed or out of memory";
-		goto out;
-	}
-	set_timeouts(fd);
-	for (;;) {
-		ssize_t r = recv(fd, buf, CHUNK, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			t->fail = "server: recv failed or timed out";
-			break;
-		}
-		if (r == 0)
-			break;
-		nsu_stream(STREAM_SEED, t->received, want, (size_t)r);
-		if (memcmp(buf, want, (size_t)r)) {
-			size_t k = 0;
-			while (buf[k] == want[k])
-				k++;
-			t->fail = "server: stream corrupted";
-			t->fail_at = t->received + k;
-			break;
-		}
-		t->received += (uint64_t)r;
-	}
-	close(fd);
-out:
-	free(buf);
-	free(want);
-	return NULL;
-}
-
 static void addr_of(int v6, const char *ip, uint16_t port, struct sockaddr_storage *ss,
 		    socklen_t *len)
 {
@@ -330,7 +242,7 @@ static double now(void)
 static uint64_t tcp_phase(int v6, uint64_t bytes, struct delta *sum)
 {
 	const char *server = v6 ? "fd88::2" : "10.88.0.2";
-	struct tcp_run t = {.bytes = bytes};
+	struct nsu_tcp t = {.bytes = bytes, .seed = STREAM_SEED, .idle_s = IDLE_LIMIT};
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	pthread_t cth, sth;
@@ -346,7 +258,7 @@ static uint64_t tcp_phase(int v6, uint64_t bytes, struct delta *sum)
 		  strerror(errno));
 	NSU_CHECK(listen(t.lfd, 1) == 0, "listen");
 	t.cfd = ns_socket(nsa, ss.ss_family, SOCK_STREAM);
-	set_timeouts(t.cfd);
+	nsu_tcp_timeouts(t.cfd, IDLE_LIMIT);
 	nsu_enter(NULL);
 
 	snap(&ab, &a0);
@@ -354,8 +266,8 @@ static uint64_t tcp_phase(int v6, uint64_t bytes, struct delta *sum)
 	t0 = now();
 	NSU_CHECK(connect(t.cfd, (struct sockaddr *)&ss, sl) == 0, "connect %s: %s", server,
 		  strerror(errno));
-	NSU_CHECK(pthread_create(&sth, NULL, tcp_server, &t) == 0, "pthread_create");
-	NSU_CHECK(pthread_create(&cth, NULL, tcp_client, &t) == 0, "pthread_create");
+	NSU_CHECK(pthread_create(&sth, NULL, nsu_tcp_server, &t) == 0, "pthread_create");
+	NSU_CHECK(pthread_create(&cth, NULL, nsu_tcp_client, &t) == 0, "pthread_create");
 	pthread_join(cth, NULL);
 	pthread_join(sth, NULL);
 	double secs = now() - t0;

@@ -48,7 +48,6 @@
 
 #define TCP_BYTES    ((uint64_t)256 << 20)
 #define TCP6_BYTES   ((uint64_t)32 << 20)
-#define CHUNK	     (256 * 1024)
 #define DGRAM	     1200
 #define DGRAMS	     20000
 #define GSO_DGRAMS   20
@@ -150,99 +149,8 @@ static void show(const char *file)
 }
 
 /* ------------------------------------------------------------------------ */
-/* TCP: a seeded stream, every byte checked                                 */
+/* TCP: a seeded stream (nsu_tcp), every byte checked                     */
 /* ------------------------------------------------------------------------ */
-
-struct tcp_run {
-	const char *name;
-	int lfd, cfd;
-	uint64_t bytes, received, seed;
-	_Atomic uint64_t *progress; /* may be NULL */
-	const char *fail;
-	uint64_t fail_at;
-};
-
-static void set_timeouts(int fd)
-{
-	struct timeval tv = {.tv_sec = IDLE_LIMIT};
-
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-}
-
-static void *tcp_client(void *arg)
-{
-	struct tcp_run *t = arg;
-	uint8_t *buf = malloc(CHUNK);
-	uint64_t off = 0;
-
-	if (!buf) {
-		t->fail = "client: out of memory";
-		return NULL;
-	}
-	while (off < t->bytes) {
-		size_t n = t->bytes - off < CHUNK ? (size_t)(t->bytes - off) : CHUNK;
-		nsu_stream(t->seed, off, buf, n);
-		for (size_t done = 0; done < n;) {
-			ssize_t w = send(t->cfd, buf + done, n - done, MSG_NOSIGNAL);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0) {
-				t->fail = "client: send failed or timed out";
-				t->fail_at = off + done;
-				free(buf);
-				return NULL;
-			}
-			done += (size_t)w;
-		}
-		off += n;
-	}
-	shutdown(t->cfd, SHUT_WR);
-	free(buf);
-	return NULL;
-}
-
-static void *tcp_server(void *arg)
-{
-	struct tcp_run *t = arg;
-	uint8_t *buf = malloc(CHUNK), *want = malloc(CHUNK);
-	int fd = accept(t->lfd, NULL, NULL);
-
-	if (fd < 0 || !buf || !want) {
-		t->fail = "server: accept failed or out of memory";
-		goto out;
-	}
-	set_timeouts(fd);
-	for (;;) {
-		ssize_t r = recv(fd, buf, CHUNK, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			t->fail = "server: recv failed or timed out";
-			t->fail_at = t->received;
-			break;
-		}
-		if (r == 0)
-			break;
-		nsu_stream(t->seed, t->received, want, (size_t)r);
-		if (memcmp(buf, want, (size_t)r)) {
-			size_t k = 0;
-			while (buf[k] == want[k])
-				k++;
-			t->fail = "server: stream corrupted";
-			t->fail_at = t->received + k;
-			break;
-		}
-		t->received += (uint64_t)r;
-		if (t->progress)
-			atomic_store(t->progress, t->received);
-	}
-	close(fd);
-out:
-	free(buf);
-	free(want);
-	return NULL;
-}
 
 static void addr_of(const char *ip, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
 {
@@ -275,7 +183,7 @@ static int ns_socket(const char *ns, int family, int type)
 }
 
 struct tcp_threads {
-	struct tcp_run t;
+	struct nsu_tcp t;
 	pthread_t cth, sth;
 };
 
@@ -287,7 +195,11 @@ static void tcp_start(struct tcp_threads *x, const char *name, const char *clien
 	socklen_t sl;
 	int one = 1;
 
-	x->t = (struct tcp_run){.name = name, .bytes = bytes, .seed = seed, .progress = progress};
+	x->t = (struct nsu_tcp){.name = name,
+				.bytes = bytes,
+				.seed = seed,
+				.idle_s = IDLE_LIMIT,
+				.progress = progress};
 	addr_of(server_ip, port, &ss, &sl);
 	x->t.lfd = ns_socket(server_ns, ss.ss_family, SOCK_STREAM);
 	setsockopt(x->t.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -295,11 +207,11 @@ static void tcp_start(struct tcp_threads *x, const char *name, const char *clien
 		  strerror(errno));
 	NSU_CHECK(listen(x->t.lfd, 1) == 0, "listen");
 	x->t.cfd = ns_socket(client_ns, ss.ss_family, SOCK_STREAM);
-	set_timeouts(x->t.cfd);
+	nsu_tcp_timeouts(x->t.cfd, IDLE_LIMIT);
 	NSU_CHECK(connect(x->t.cfd, (struct sockaddr *)&ss, sl) == 0, "%s: connect %s: %s", name,
 		  server_ip, strerror(errno));
-	NSU_CHECK(pthread_create(&x->sth, NULL, tcp_server, &x->t) == 0, "pthread_create");
-	NSU_CHECK(pthread_create(&x->cth, NULL, tcp_client, &x->t) == 0, "pthread_create");
+	NSU_CHECK(pthread_create(&x->sth, NULL, nsu_tcp_server, &x->t) == 0, "pthread_create");
+	NSU_CHECK(pthread_create(&x->cth, NULL, nsu_tcp_client, &x->t) == 0, "pthread_create");
 }
 
 static void tcp_finish(struct tcp_threads *x)

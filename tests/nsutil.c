@@ -10,10 +10,13 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -278,4 +281,90 @@ int nsu_main(const char *test, int (*fn)(void), unsigned timeout_s)
 	rc = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 	printf("%s: %s\n", test, rc == 0 ? "PASS" : rc == NSU_SKIP ? "SKIP" : "FAIL");
 	return rc;
+}
+
+/* ---- a seeded TCP stream ------------------------------------------------ */
+
+#define NSU_CHUNK (256 * 1024)
+
+void nsu_tcp_timeouts(int fd, unsigned seconds)
+{
+	struct timeval tv = {.tv_sec = seconds};
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+void *nsu_tcp_client(void *arg)
+{
+	struct nsu_tcp *t = arg;
+	uint8_t *buf = malloc(NSU_CHUNK);
+	uint64_t off = 0;
+
+	if (!buf) {
+		t->fail = "client: out of memory";
+		return NULL;
+	}
+	while (off < t->bytes) {
+		size_t n = t->bytes - off < NSU_CHUNK ? (size_t)(t->bytes - off) : NSU_CHUNK;
+		nsu_stream(t->seed, off, buf, n);
+		for (size_t done = 0; done < n;) {
+			ssize_t w = send(t->cfd, buf + done, n - done, MSG_NOSIGNAL);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0) {
+				t->fail = "client: send failed or timed out";
+				t->fail_at = off + done;
+				free(buf);
+				return NULL;
+			}
+			done += (size_t)w;
+		}
+		off += n;
+	}
+	shutdown(t->cfd, SHUT_WR);
+	free(buf);
+	return NULL;
+}
+
+void *nsu_tcp_server(void *arg)
+{
+	struct nsu_tcp *t = arg;
+	uint8_t *buf = malloc(NSU_CHUNK), *want = malloc(NSU_CHUNK);
+	int fd = accept(t->lfd, NULL, NULL);
+
+	if (fd < 0 || !buf || !want) {
+		t->fail = "server: accept failed or out of memory";
+		goto out;
+	}
+	nsu_tcp_timeouts(fd, t->idle_s);
+	for (;;) {
+		ssize_t r = recv(fd, buf, NSU_CHUNK, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			t->fail = "server: recv failed or timed out";
+			t->fail_at = t->received;
+			break;
+		}
+		if (r == 0)
+			break;
+		nsu_stream(t->seed, t->received, want, (size_t)r);
+		if (memcmp(buf, want, (size_t)r)) {
+			size_t k = 0;
+			while (buf[k] == want[k])
+				k++;
+			t->fail = "server: stream corrupted";
+			t->fail_at = t->received + k;
+			break;
+		}
+		t->received += (uint64_t)r;
+		if (t->progress)
+			atomic_store(t->progress, t->received);
+	}
+	close(fd);
+out:
+	free(buf);
+	free(want);
+	return NULL;
 }

@@ -57,6 +57,28 @@ static inline uint64_t nsu_rand(uint64_t *s)
 /* Fills buf with the stream bytes [off, off + len) of a seeded stream. */
 void nsu_stream(uint64_t seed, uint64_t off, uint8_t *buf, size_t len);
 
+/*
+ * A seeded TCP stream through whatever the test put between two sockets,
+ * every byte checked. The test fills lfd (listening) and cfd (connected
+ * client), bytes, seed and idle_s, then runs nsu_tcp_server and
+ * nsu_tcp_client in two threads; fail says what went wrong (NULL: nothing),
+ * fail_at at which byte.
+ */
+struct nsu_tcp {
+	const char *name; /* for the test's messages; may be NULL */
+	int lfd, cfd;
+	uint64_t bytes, seed;
+	unsigned idle_s;	    /* seconds a send or receive may wait */
+	_Atomic uint64_t *progress; /* bytes checked so far, or NULL */
+	uint64_t received;
+	const char *fail; /* a static message, or NULL */
+	uint64_t fail_at;
+};
+/* SO_RCVTIMEO and SO_SNDTIMEO of seconds on fd. */
+void nsu_tcp_timeouts(int fd, unsigned seconds);
+void *nsu_tcp_client(void *arg); /* sends the stream on cfd, then shuts down writing */
+void *nsu_tcp_server(void *arg); /* accepts one connection on lfd, checks every byte */
+
 /* True when the IPv4 header checksum (if any) and the TCP/UDP checksum hold. */
 int nsu_csum_ok(const uint8_t *pkt, size_t len);
 
