@@ -661,7 +661,7 @@ static int test(void)
 	snprintf(b_line, sizeof(b_line), "%s", fb);
 	r_ab = line_with(outr, "\"dir\":\"a_to_b\"");
 	NSU_CHECK(r_ab, "tb_impair printed no counters");
-	char ab_line[1024];
+	char ab_line[8192];
 	snprintf(ab_line, sizeof(ab_line), "%s", r_ab);
 	r_ba = line_with(outr, "\"dir\":\"b_to_a\"");
 	NSU_CHECK(r_ba, "tb_impair printed no counters");
