@@ -318,25 +318,6 @@ static unsigned kernel_segs(void)
 
 /* ---- set-up -------------------------------------------------------------- */
 
-static void make_addr(int v6, const char *ip, uint16_t port, struct sockaddr_storage *ss,
-		      socklen_t *len)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (v6) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons(port);
-		inet_pton(AF_INET6, ip, &a->sin6_addr);
-		*len = sizeof(*a);
-	} else {
-		struct sockaddr_in *a = (struct sockaddr_in *)ss;
-		a->sin_family = AF_INET;
-		a->sin_port = htons(port);
-		inet_pton(AF_INET, ip, &a->sin_addr);
-		*len = sizeof(*a);
-	}
-}
-
 /* For the carriers opened next; 0: the defaults. */
 static unsigned recv_slots, send_max;
 static int sndbuf;
@@ -349,7 +330,7 @@ static struct tb_carrier *open_in(const char *ns, int v6, const char *ip, unsign
 	struct tb_carrier *c;
 	int err;
 
-	make_addr(v6, ip, 0, &b, &o.bind_len);
+	nsu_addr(ip, 0, &b, &o.bind_len);
 	o.bind = (struct sockaddr *)&b;
 	o.flags = flags;
 	o.rcvbuf = 64 << 20;
@@ -637,7 +618,7 @@ static void eio_fallback(void)
 		fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 		nsu_enter(NULL);
 		NSU_CHECK(fd >= 0, "socket");
-		make_addr(0, ip_of(0, 1), 9, &to, &tl);
+		nsu_addr(ip_of(0, 1), 9, &to, &tl);
 		m.msg_name = &to;
 		m.msg_namelen = tl;
 		m.msg_control = cb;
@@ -752,7 +733,7 @@ static void mapped(void)
 	P.s = open_in(nsa, 1, "::", 0, 0, &local, &l);
 	P.nrx = 1;
 	P.rx[0].c = open_in(nsb, 0, ip_of(0, 1), 0, 0, &P.rx[0].addr, &P.rx[0].addr_len);
-	make_addr(0, ip_of(0, 0), ntohs(((struct sockaddr_in6 *)&local)->sin6_port), &P.addr, &l);
+	nsu_addr(ip_of(0, 0), ntohs(((struct sockaddr_in6 *)&local)->sin6_port), &P.addr, &l);
 	n = add(plan, 0, &P, 0, 1000, 40);
 	n = add(plan, n, &P, 0, 300, 1);
 	send_plan(&P, plan, n);
@@ -967,7 +948,7 @@ static void bad_arguments(void)
 	uint8_t *buf;
 	int err;
 
-	make_addr(0, ip_of(0, 1), 0, &b, &bl);
+	nsu_addr(ip_of(0, 1), 0, &b, &bl);
 	nsu_enter(nsb);
 	NSU_CHECK(!tb_carrier_open(NULL) && errno == EINVAL, "NULL opts");
 	NSU_CHECK(!tb_carrier_open(&o) && errno == EINVAL, "no bind address");
@@ -1016,7 +997,7 @@ static void bad_arguments(void)
 	NSU_CHECK(!tb_carrier_reserve(c, DGRAM_MAX + 1) && errno == EINVAL, "reserve 65508");
 	buf = tb_carrier_reserve(c, 100);
 	NSU_CHECK(buf && ((uintptr_t)buf & 15) == 0, "reserve 100");
-	make_addr(0, ip_of(0, 0), 9, &to, &tl);
+	nsu_addr(ip_of(0, 0), 9, &to, &tl);
 	NSU_CHECK(tb_carrier_commit(c, buf, 101, (struct sockaddr *)&to, tl) == -EINVAL,
 		  "commit past the reserved size");
 	NSU_CHECK(tb_carrier_commit(c, buf, DGRAM_MAX + 1, (struct sockaddr *)&to, tl) == -EINVAL,
@@ -1029,7 +1010,7 @@ static void bad_arguments(void)
 	NSU_CHECK(tb_carrier_commit(c, buf, 10, (struct sockaddr *)&to, 0) == -EINVAL, "to_len 0");
 	NSU_CHECK(tb_carrier_commit(c, buf, 10, (struct sockaddr *)&v6, sizeof(v6)) == -EINVAL,
 		  "IPv6 destination of an IPv4 carrier");
-	make_addr(0, ip_of(0, 0), 0, &to, &tl);
+	nsu_addr(ip_of(0, 0), 0, &to, &tl);
 	NSU_CHECK(tb_carrier_commit(c, buf, 10, (struct sockaddr *)&to, tl) == -EINVAL, "port 0");
 	NSU_CHECK(tb_carrier_recv(c, 0, NULL) == -EINVAL, "recv without dgrams");
 	NSU_CHECK(tb_carrier_recv(c, 0, &d) == 0, "recv of nothing");

@@ -201,25 +201,6 @@ static void report(const char *phase, const char *dir, const struct delta *d)
 /* TCP                                                                      */
 /* ------------------------------------------------------------------------ */
 
-static void addr_of(int v6, const char *ip, uint16_t port, struct sockaddr_storage *ss,
-		    socklen_t *len)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (v6) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons(port);
-		inet_pton(AF_INET6, ip, &a->sin6_addr);
-		*len = sizeof(*a);
-	} else {
-		struct sockaddr_in *a = (struct sockaddr_in *)ss;
-		a->sin_family = AF_INET;
-		a->sin_port = htons(port);
-		inet_pton(AF_INET, ip, &a->sin_addr);
-		*len = sizeof(*a);
-	}
-}
-
 /* A socket in namespace ns, where the calling thread stays. */
 static int ns_socket(const char *ns, int family, int type)
 {
@@ -251,7 +232,7 @@ static uint64_t tcp_phase(int v6, uint64_t bytes, struct delta *sum)
 	int one = 1;
 	double t0;
 
-	addr_of(v6, server, 5001, &ss, &sl);
+	nsu_addr(server, 5001, &ss, &sl);
 	t.lfd = ns_socket(nsb, ss.ss_family, SOCK_STREAM);
 	setsockopt(t.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	NSU_CHECK(bind(t.lfd, (struct sockaddr *)&ss, sl) == 0, "bind %s: %s", server,
@@ -400,7 +381,7 @@ static uint64_t udp_phase(int v6, struct delta *sum)
 
 	u.seen = calloc(DGRAMS, 1);
 	NSU_CHECK(u.seen, "out of memory");
-	addr_of(v6, server, 6000, &ss, &sl);
+	nsu_addr(server, 6000, &ss, &sl);
 	u.rfd = ns_socket(nsb, ss.ss_family, SOCK_DGRAM);
 	setsockopt(u.rfd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
 	NSU_CHECK(bind(u.rfd, (struct sockaddr *)&ss, sl) == 0, "bind %s: %s", server,

@@ -152,24 +152,6 @@ static void show(const char *file)
 /* TCP: a seeded stream (nsu_tcp), every byte checked                     */
 /* ------------------------------------------------------------------------ */
 
-static void addr_of(const char *ip, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (strchr(ip, ':')) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons(port);
-		inet_pton(AF_INET6, ip, &a->sin6_addr);
-		*len = sizeof(*a);
-	} else {
-		struct sockaddr_in *a = (struct sockaddr_in *)ss;
-		a->sin_family = AF_INET;
-		a->sin_port = htons(port);
-		inet_pton(AF_INET, ip, &a->sin_addr);
-		*len = sizeof(*a);
-	}
-}
-
 /* A socket in namespace ns; the calling thread goes back home. */
 static int ns_socket(const char *ns, int family, int type)
 {
@@ -200,7 +182,7 @@ static void tcp_start(struct tcp_threads *x, const char *name, const char *clien
 				.seed = seed,
 				.idle_s = IDLE_LIMIT,
 				.progress = progress};
-	addr_of(server_ip, port, &ss, &sl);
+	nsu_addr(server_ip, port, &ss, &sl);
 	x->t.lfd = ns_socket(server_ns, ss.ss_family, SOCK_STREAM);
 	setsockopt(x->t.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	NSU_CHECK(bind(x->t.lfd, (struct sockaddr *)&ss, sl) == 0, "bind %s: %s", server_ip,
@@ -319,7 +301,7 @@ static void udp_start(struct udp_run *u)
 
 	u->seen = calloc(DGRAMS, 1);
 	NSU_CHECK(u->seen, "out of memory");
-	addr_of("10.10.0.2", 6000, &ss, &sl);
+	nsu_addr("10.10.0.2", 6000, &ss, &sl);
 	u->rfd = ns_socket(nsb, AF_INET, SOCK_DGRAM);
 	setsockopt(u->rfd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
 	NSU_CHECK(bind(u->rfd, (struct sockaddr *)&ss, sl) == 0, "bind: %s", strerror(errno));
@@ -368,7 +350,7 @@ static void send_to_b(int fd, const void *buf, size_t len)
 	struct sockaddr_storage ss;
 	socklen_t sl;
 
-	addr_of("10.9.3.2", PORT, &ss, &sl);
+	nsu_addr("10.9.3.2", PORT, &ss, &sl);
 	NSU_CHECK(sendto(fd, buf, len, 0, (struct sockaddr *)&ss, sl) == (ssize_t)len,
 		  "attacker: sendto: %s", strerror(errno));
 	usleep(500); /* slow enough that B's socket never overflows because of X */

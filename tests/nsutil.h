@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #define NSU_SKIP 77
 
@@ -44,6 +45,9 @@ int nsu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void nsu_run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Writes a value to a /proc/sys path, in the calling thread's namespace. */
 void nsu_sysctl(const char *path, const char *value);
+
+/* ip (IPv4, or IPv6 when it has a colon) and port as a socket address. */
+void nsu_addr(const char *ip, uint16_t port, struct sockaddr_storage *ss, socklen_t *len);
 
 /* A seeded generator (xorshift64*), the same on both ends of a stream. */
 static inline uint64_t nsu_rand(uint64_t *s)
