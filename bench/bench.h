@@ -32,6 +32,8 @@ void trace_classify(struct trace *t);
 
 /* Monotonic nanoseconds. */
 uint64_t now_ns(void);
+/* Runs a shell command built from fmt; returns system()'s status. */
+int bench_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Allocation counters fed by the --wrap'ed malloc family. */
 uint64_t alloc_count(void);

@@ -57,18 +57,6 @@ static void on_signal(int sig)
 	raise(sig);
 }
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
-
 static uint64_t thread_cpu_ns(void)
 {
 	struct rusage ru;
@@ -246,18 +234,19 @@ void carrier_run(double secs, struct carrier_result *r)
 	for (int i = 0; i < 2; i++) {
 		snprintf(ns_name[i], sizeof(ns_name[i]), "tbbench%c_%d", "ab"[i], (int)getpid());
 		snprintf(ns_path[i], sizeof(ns_path[i]), "/run/netns/%s", ns_name[i]);
-		if (sh("ip netns add %s", ns_name[i])) {
+		if (bench_sh("ip netns add %s", ns_name[i])) {
 			snprintf(r->why, sizeof(r->why), "skipped: 'ip netns add' failed");
 			goto out;
 		}
 		ns_made[i] = 1;
 	}
-	if (sh("ip -n %s link set lo up && ip -n %s link set lo up && "
-	       "ip -n %s link add tbca type veth peer name tbcb netns %s && "
-	       "ip -n %s addr add 10.78.0.1/24 dev tbca && ip -n %s addr add 10.78.0.2/24 dev tbcb "
-	       "&& ip -n %s link set tbca up && ip -n %s link set tbcb up",
-	       ns_name[0], ns_name[1], ns_name[0], ns_name[1], ns_name[0], ns_name[1], ns_name[0],
-	       ns_name[1])) {
+	if (bench_sh("ip -n %s link set lo up && ip -n %s link set lo up && "
+		     "ip -n %s link add tbca type veth peer name tbcb netns %s && "
+		     "ip -n %s addr add 10.78.0.1/24 dev tbca && ip -n %s addr add 10.78.0.2/24 "
+		     "dev tbcb "
+		     "&& ip -n %s link set tbca up && ip -n %s link set tbcb up",
+		     ns_name[0], ns_name[1], ns_name[0], ns_name[1], ns_name[0], ns_name[1],
+		     ns_name[0], ns_name[1])) {
 		snprintf(r->why, sizeof(r->why), "skipped: could not set up the veth pair");
 		goto out;
 	}

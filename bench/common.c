@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* Clock, run statistics and the per-flow sequence tracker. */
+/* Clock, run statistics, the per-flow sequence tracker, shell commands. */
 #include "bench.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -161,4 +163,15 @@ void seqtrack_pkt(struct seqtrack *t, const uint8_t *h, size_t avail, size_t len
 	return;
 other:
 	t->payload += len;
+}
+
+int bench_sh(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	return system(cmd);
 }

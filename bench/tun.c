@@ -47,18 +47,6 @@ static void on_signal(int sig)
 	raise(sig);
 }
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
-
 static int put_sysctl(const char *path, const char *val)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC), ok;
@@ -191,10 +179,10 @@ static void add_routes(const struct trace *t)
 			for (int k = 0; k < 16; k += 2)
 				o += snprintf(txt + o, sizeof(txt) - (size_t)o, "%s%x",
 					      k ? ":" : "", a[k] << 8 | a[k + 1]);
-			sh("ip -n %s -6 route add %s/128 dev " DUMMY_NAME, ns_name, txt);
+			bench_sh("ip -n %s -6 route add %s/128 dev " DUMMY_NAME, ns_name, txt);
 		} else {
 			snprintf(txt, sizeof(txt), "%u.%u.%u.%u", a[0], a[1], a[2], a[3]);
-			sh("ip -n %s route add %s/32 dev " DUMMY_NAME, ns_name, txt);
+			bench_sh("ip -n %s route add %s/32 dev " DUMMY_NAME, ns_name, txt);
 		}
 	}
 }
@@ -227,7 +215,7 @@ void tun_run(const struct trace *t, double secs, struct tun_result *r)
 	}
 	snprintf(ns_name, sizeof(ns_name), "tbbench_%d", (int)getpid());
 	snprintf(ns_path, sizeof(ns_path), "/run/netns/%s", ns_name);
-	if (sh("ip netns add %s", ns_name)) {
+	if (bench_sh("ip netns add %s", ns_name)) {
 		snprintf(r->why, sizeof(r->why), "skipped: 'ip netns add' failed");
 		return;
 	}
@@ -250,13 +238,13 @@ void tun_run(const struct trace *t, double secs, struct tun_result *r)
 	/* The sink: a dummy, or where the kernel has none an ifb, which drops
 	 * whatever it is sent that tc did not redirect to it. Both take
 	 * superpackets whole and have no queue. */
-	if (sh("ip -n %s link add " DUMMY_NAME " type dummy 2>/dev/null", ns_name) == 0)
+	if (bench_sh("ip -n %s link add " DUMMY_NAME " type dummy 2>/dev/null", ns_name) == 0)
 		snprintf(r->sink, sizeof(r->sink), "dummy");
-	else if (sh("ip -n %s link add " DUMMY_NAME " txqueuelen 0 type ifb", ns_name) == 0)
+	else if (bench_sh("ip -n %s link add " DUMMY_NAME " txqueuelen 0 type ifb", ns_name) == 0)
 		snprintf(r->sink, sizeof(r->sink), "ifb");
-	if (!r->sink[0] || sh("ip -n %s link set lo up && ip -n %s link set " DUMMY_NAME
-			      " up && ip -n %s link set " TUN_NAME " up",
-			      ns_name, ns_name, ns_name)) {
+	if (!r->sink[0] || bench_sh("ip -n %s link set lo up && ip -n %s link set " DUMMY_NAME
+				    " up && ip -n %s link set " TUN_NAME " up",
+				    ns_name, ns_name, ns_name)) {
 		snprintf(r->why, sizeof(r->why), "skipped: could not set up the interfaces");
 		goto out;
 	}
