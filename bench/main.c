@@ -257,7 +257,10 @@ struct check_result {
 static int check_trace(const struct trace *t, unsigned flags, struct check_result *r)
 {
 	static struct seqtrack in, out;
-	struct checker ck = {{check_write, check_write_gso, TB_CAP_TSO | TB_CAP_USO}, &out};
+	struct checker ck = {.w = {.write = check_write,
+				   .write_gso = check_write_gso,
+				   .caps = TB_CAP_TSO | TB_CAP_USO},
+			     .out = &out};
 	struct tb_coalescer_opts o = {.flags = flags};
 	struct tb_arena *a = tb_arena_create(0);
 	struct tb_coalescer *c = a ? tb_coalescer_create(&ck.w, a, &o) : NULL;

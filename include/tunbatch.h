@@ -21,6 +21,19 @@
  * - tb_vnet_validate is a check, not an action: it returns its verdict,
  *   TB_VNET_OK (0) or the first reason a header is refused.
  * Destroy and close functions take NULL and do nothing.
+ *
+ * ABI: libtunbatch.so.0; every exported symbol carries a version node
+ * (TUNBATCH_0.1, ...) and a new release only adds nodes. The opaque objects
+ * grow freely. The public structs a caller allocates or fills (options,
+ * writers, statistics) end in reserved members: zero-initialize them
+ * (= {0} or designated initializers). A later release gives reserved members
+ * a meaning whose zero value is the old behaviour; until then the library
+ * refuses a non-zero one with EINVAL, and writes statistics' as zero.
+ * Statistics arrays indexed by an enum have room past its count.
+ * struct tb_superpacket is made only by the library, so members may be
+ * appended; struct tb_tun_pkt and struct tb_dgram are handed out in arrays,
+ * so their size is fixed for the life of the soname; struct tb_vnet_hdr is
+ * the virtio layout.
  */
 #ifndef TUNBATCH_H
 #define TUNBATCH_H
@@ -148,7 +161,8 @@ struct tb_superpacket {
 struct tb_writer {
 	int (*write)(struct tb_writer *w, const void *pkt, size_t len);
 	int (*write_gso)(struct tb_writer *w, const struct tb_superpacket *sp);
-	unsigned caps; /* TB_CAP_* */
+	unsigned caps;	   /* TB_CAP_* */
+	void *reserved[4]; /* NULL: room for later callbacks */
 };
 
 /* In-memory capture writer, for tests and tools. Records every write. */
@@ -186,6 +200,10 @@ enum tb_lane {
 	TB_LANE_COUNT,
 };
 
+/* Room in struct tb_stats for later lanes and reasons. */
+#define TB_STATS_LANES 8
+#define TB_STATS_WHYS  32
+
 /* Why a chain was sealed, or a packet not merged. */
 enum tb_why {
 	TB_WHY_FLUSH,	    /* the burst ended: open chain written at flush */
@@ -214,18 +232,19 @@ const char *tb_why_name(enum tb_why why);    /* "flush", "psh", "seq", ... */
 const char *tb_lane_name(enum tb_lane lane); /* "tcp", "udp", "pass" */
 
 struct tb_stats {
-	uint64_t pkts_in;		   /* committed packets */
-	uint64_t bytes_in;		   /* committed bytes */
-	uint64_t lane_pkts[TB_LANE_COUNT]; /* packets per lane */
-	uint64_t writes;		   /* writer calls that succeeded */
-	uint64_t bytes_out;		   /* bytes those writes carried */
-	uint64_t superpackets;		   /* of those, superpackets */
-	uint64_t segments;		   /* packets carried inside superpackets */
-	uint64_t pure_acks;		   /* pure TCP ACKs, sent verbatim */
-	uint64_t write_errors;		   /* writer calls that failed */
-	uint64_t fallbacks;		   /* superpackets rewritten as their originals */
-	uint64_t displaced;		   /* TB_COALESCE_ORDER: committed below an earlier key */
-	uint64_t why[TB_WHY_COUNT];
+	uint64_t pkts_in;		    /* committed packets */
+	uint64_t bytes_in;		    /* committed bytes */
+	uint64_t lane_pkts[TB_STATS_LANES]; /* packets per lane (enum tb_lane) */
+	uint64_t writes;		    /* writer calls that succeeded */
+	uint64_t bytes_out;		    /* bytes those writes carried */
+	uint64_t superpackets;		    /* of those, superpackets */
+	uint64_t segments;		    /* packets carried inside superpackets */
+	uint64_t pure_acks;		    /* pure TCP ACKs, sent verbatim */
+	uint64_t write_errors;		    /* writer calls that failed */
+	uint64_t fallbacks;		    /* superpackets rewritten as their originals */
+	uint64_t displaced;		    /* TB_COALESCE_ORDER: committed below an earlier key */
+	uint64_t why[TB_STATS_WHYS]; /* chains sealed and packets not merged, by enum tb_why */
+	uint64_t reserved[8];
 };
 
 enum {
@@ -239,11 +258,12 @@ enum {
 #define TB_COALESCE_MAX_PKTS 1024
 
 struct tb_coalescer_opts {
-	unsigned flags;	   /* TB_COALESCE_* */
-	unsigned max_pkts; /* packets a lane holds before it is written early,
-			      and with TB_COALESCE_ORDER packets held for sorting
-			      before the lanes see them; 0 means
-			      TB_COALESCE_MAX_PKTS */
+	unsigned flags;	      /* TB_COALESCE_* */
+	unsigned max_pkts;    /* packets a lane holds before it is written early,
+				 and with TB_COALESCE_ORDER packets held for sorting
+				 before the lanes see them; 0 means
+				 TB_COALESCE_MAX_PKTS */
+	uint32_t reserved[8]; /* zero */
 };
 
 struct tb_coalescer;
@@ -331,6 +351,9 @@ enum tb_vnet_err {
 				  pointing at the TCP/UDP checksum field */
 	TB_VNET_E_COUNT
 };
+
+/* Room in struct tb_tun_reader_stats for later reasons. */
+#define TB_STATS_VNET_ERRS 32
 
 /* "ok", "flags", "gso_type", ... ; "unknown" for a value out of range. */
 const char *tb_vnet_err_name(enum tb_vnet_err err);
@@ -423,10 +446,11 @@ enum {
 #define TB_TUN_MAX_QUEUES 256
 
 struct tb_tun_opts {
-	const char *name;  /* interface name; NULL or "" lets the kernel pick tun%d */
-	unsigned queues;   /* 0 or 1: one fd; more: IFF_MULTI_QUEUE */
-	unsigned offloads; /* TB_TUN_* wanted; 0 means TB_TUN_ALL */
-	int no_vnet_hdr;   /* plain packets, no virtio header, every offload off */
+	const char *name;     /* interface name; NULL or "" lets the kernel pick tun%d */
+	unsigned queues;      /* 0 or 1: one fd; more: IFF_MULTI_QUEUE */
+	unsigned offloads;    /* TB_TUN_* wanted; 0 means TB_TUN_ALL */
+	int no_vnet_hdr;      /* plain packets, no virtio header, every offload off */
+	uint32_t reserved[8]; /* zero */
 };
 
 struct tb_tun;
@@ -492,23 +516,25 @@ struct tb_tun_pkt {
 };
 
 struct tb_tun_reader_opts {
-	size_t buf_size;   /* packet buffer bytes; 0: 1 MiB; at least 64 KiB + 64 */
-	unsigned max_pkts; /* packets per tb_tun_read; 0: 64 */
+	size_t buf_size;      /* packet buffer bytes; 0: 1 MiB; at least 64 KiB + 64 */
+	unsigned max_pkts;    /* packets per tb_tun_read; 0: 64 */
+	uint32_t reserved[8]; /* zero */
 };
 
 struct tb_tun_reader_stats {
-	uint64_t polls;		       /* blocking waits */
-	uint64_t reads;		       /* packets read, good or not */
-	uint64_t pkts;		       /* packets delivered */
-	uint64_t bytes;		       /* bytes delivered, virtio headers not counted */
-	uint64_t superpackets;	       /* delivered with a GSO type */
-	uint64_t segments;	       /* packets those superpackets stand for */
-	uint64_t csum_partial;	       /* delivered with NEEDS_CSUM */
-	uint64_t dropped;	       /* refused: bad[] + short_reads + oversize */
-	uint64_t bad[TB_VNET_E_COUNT]; /* refused virtio headers, by reason */
-	uint64_t short_reads;	       /* shorter than a virtio header */
-	uint64_t oversize;	       /* filled all the room offered: maybe cut */
-	uint64_t errors;	       /* read errors other than EAGAIN and EINTR */
+	uint64_t polls;			  /* blocking waits */
+	uint64_t reads;			  /* packets read, good or not */
+	uint64_t pkts;			  /* packets delivered */
+	uint64_t bytes;			  /* bytes delivered, virtio headers not counted */
+	uint64_t superpackets;		  /* delivered with a GSO type */
+	uint64_t segments;		  /* packets those superpackets stand for */
+	uint64_t csum_partial;		  /* delivered with NEEDS_CSUM */
+	uint64_t dropped;		  /* refused: bad[] + short_reads + oversize */
+	uint64_t bad[TB_STATS_VNET_ERRS]; /* refused virtio headers, by enum tb_vnet_err */
+	uint64_t short_reads;		  /* shorter than a virtio header */
+	uint64_t oversize;		  /* filled all the room offered: maybe cut */
+	uint64_t errors;		  /* read errors other than EAGAIN and EINTR */
+	uint64_t reserved[8];
 };
 
 struct tb_tun_reader;
@@ -560,13 +586,14 @@ enum {
 struct tb_carrier_opts {
 	const struct sockaddr *bind; /* local address and port (port 0: any); required */
 	socklen_t bind_len;
-	unsigned flags;	     /* TB_CARRIER_* */
-	int rcvbuf;	     /* SO_RCVBUF(FORCE) bytes; 0 leaves the system's */
-	int sndbuf;	     /* SO_SNDBUF(FORCE) bytes; 0 leaves the system's */
-	unsigned recv_slots; /* receive slots (one datagram or one GRO buffer each); 0: 64 */
-	size_t slot_size;    /* bytes per receive slot; 0: 65536 */
-	unsigned send_max;   /* datagrams held for one flush; 0: 1024 */
-	size_t send_size;    /* bytes of send buffers held for one flush; 0: 4 MiB; min 64 KiB */
+	unsigned flags;	      /* TB_CARRIER_* */
+	int rcvbuf;	      /* SO_RCVBUF(FORCE) bytes; 0 leaves the system's */
+	int sndbuf;	      /* SO_SNDBUF(FORCE) bytes; 0 leaves the system's */
+	unsigned recv_slots;  /* receive slots (one datagram or one GRO buffer each); 0: 64 */
+	size_t slot_size;     /* bytes per receive slot; 0: 65536 */
+	unsigned send_max;    /* datagrams held for one flush; 0: 1024 */
+	size_t send_size;     /* bytes of send buffers held for one flush; 0: 4 MiB; min 64 KiB */
+	uint32_t reserved[8]; /* zero */
 };
 
 struct tb_carrier;
@@ -680,6 +707,7 @@ struct tb_carrier_stats {
 		int err;	       /* a positive errno; 0 for an unused entry */
 		uint64_t count;	       /* failed calls with it */
 	} by_errno[TB_CARRIER_ERRNOS]; /* the first errnos seen; the rest only in errors */
+	uint64_t reserved[8];
 };
 
 void tb_carrier_stats(const struct tb_carrier *c, struct tb_carrier_stats *out);

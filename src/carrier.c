@@ -122,7 +122,7 @@ static int check_opts(const struct tb_carrier_opts *o)
 	if (!o || !o->bind || o->bind_len < sizeof(sa_family_t) ||
 	    (o->flags & ~(unsigned)FLAGS_KNOWN) || o->rcvbuf < 0 || o->sndbuf < 0 ||
 	    o->recv_slots > SLOTS_MAX || o->slot_size > SLOT_MAX || o->send_max > SEND_MAX_MAX ||
-	    o->send_size > SEND_SIZE_MAX)
+	    o->send_size > SEND_SIZE_MAX || !tbi_reserved_zero(o->reserved, sizeof(o->reserved)))
 		return -EINVAL;
 	if (o->bind->sa_family == AF_INET && o->bind_len >= sizeof(struct sockaddr_in))
 		return 0;

@@ -78,7 +78,11 @@ struct tb_coalescer *tb_coalescer_create(struct tb_writer *w, struct tb_arena *a
 	unsigned flags = opts ? opts->flags : 0;
 	unsigned max_pkts = opts && opts->max_pkts ? opts->max_pkts : TB_COALESCE_MAX_PKTS;
 
-	if (!w || !w->write || !a || max_pkts > (1u << 24)) {
+	_Static_assert(TB_LANE_COUNT <= TB_STATS_LANES, "struct tb_stats: lane_pkts is full");
+	_Static_assert(TB_WHY_COUNT <= TB_STATS_WHYS, "struct tb_stats: why is full");
+	if (!w || !w->write || !a || max_pkts > (1u << 24) ||
+	    !tbi_reserved_zero(w->reserved, sizeof(w->reserved)) ||
+	    (opts && !tbi_reserved_zero(opts->reserved, sizeof(opts->reserved)))) {
 		errno = EINVAL;
 		return NULL;
 	}

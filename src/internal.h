@@ -21,11 +21,19 @@
 #define TBI_NOINLINE
 #define TBI_INLINE	inline
 #define TBI_UNLIKELY(x) (x)
-/* Tests of error paths: the next n writes of the capture writer fail with
- * err (gso_only: only superpacket writes). Not in the public header. */
-void tbi_capture_fail(struct tb_capture *c, unsigned n, int err, int gso_only);
 
 #endif
+
+/* Reserved members of a public struct must be zero: a later release gives
+ * them a meaning, and an older library must refuse what it cannot honour. */
+static inline int tbi_reserved_zero(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	for (size_t i = 0; i < n; i++)
+		if (b[i])
+			return 0;
+	return 1;
+}
 
 static inline uint16_t tbi_get16(const uint8_t *p)
 {

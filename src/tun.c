@@ -200,7 +200,8 @@ struct tb_tun *tb_tun_open(const struct tb_tun_opts *opts)
 	struct tb_tun *t;
 	int e;
 
-	if (nq > TB_TUN_MAX_QUEUES || (o.name && strlen(o.name) >= IFNAMSIZ)) {
+	if (nq > TB_TUN_MAX_QUEUES || (o.name && strlen(o.name) >= IFNAMSIZ) ||
+	    !tbi_reserved_zero(o.reserved, sizeof(o.reserved))) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -245,6 +246,10 @@ struct tb_tun *tb_tun_attach(int fd, const struct tb_tun_opts *opts)
 
 	if (fd < 0) {
 		errno = EBADF;
+		return NULL;
+	}
+	if (!tbi_reserved_zero(o.reserved, sizeof(o.reserved))) {
+		errno = EINVAL;
 		return NULL;
 	}
 	t = tun_alloc(1);

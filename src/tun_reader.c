@@ -27,7 +27,10 @@ struct tb_tun_reader *tb_tun_reader_create(struct tb_tun *t, unsigned queue,
 {
 	struct tb_tun_reader *r;
 
-	if (!t || queue >= t->nq) {
+	_Static_assert(TB_VNET_E_COUNT <= TB_STATS_VNET_ERRS,
+		       "struct tb_tun_reader_stats: bad is full");
+	if (!t || queue >= t->nq ||
+	    (opts && !tbi_reserved_zero(opts->reserved, sizeof(opts->reserved)))) {
 		errno = EINVAL;
 		return NULL;
 	}

@@ -115,8 +115,10 @@ static void burst(struct tb_coalescer *co, unsigned round)
 static void no_alloc_after_warmup(void **state)
 {
 	(void)state;
-	struct sum_writer sw = {{sw_write, sw_write_gso, TB_CAP_TSO | TB_CAP_USO}, 0, 0, 0};
-	struct tb_coalescer_opts o = {TB_COALESCE_VERIFY_CSUM, 64};
+	struct sum_writer sw = {.w = {.write = sw_write,
+				      .write_gso = sw_write_gso,
+				      .caps = TB_CAP_TSO | TB_CAP_USO}};
+	struct tb_coalescer_opts o = {.flags = TB_COALESCE_VERIFY_CSUM, .max_pkts = 64};
 	struct tb_arena *a;
 	struct tb_coalescer *co;
 	struct tb_stats st;
@@ -170,7 +172,9 @@ static void no_alloc_after_warmup(void **state)
 static void no_alloc_trace(void **state)
 {
 	(void)state;
-	struct sum_writer sw = {{sw_write, sw_write_gso, TB_CAP_TSO | TB_CAP_USO}, 0, 0, 0};
+	struct sum_writer sw = {.w = {.write = sw_write,
+				      .write_gso = sw_write_gso,
+				      .caps = TB_CAP_TSO | TB_CAP_USO}};
 	struct tu_trace t;
 	char err[256];
 	struct tb_arena *a;

@@ -356,7 +356,7 @@ static void lanes_off(void **st)
 	};
 
 	for (size_t k = 0; k < sizeof(c) / sizeof(c[0]); k++) {
-		struct tb_coalescer_opts o = {c[k].flags, 0};
+		struct tb_coalescer_opts o = {.flags = c[k].flags};
 		struct tu_h *h = tu_new(c[k].caps, &o, 0);
 		struct tu_spec t = tcp(0), u = tu_udp(1), m = tcp(0), i4 = tu_icmp4();
 		uint8_t p[512];
@@ -399,7 +399,7 @@ static int plain_write(struct tb_writer *w, const void *pkt, size_t len)
 static void no_write_gso(void **st)
 {
 	(void)st;
-	struct plain_writer pw = {{plain_write, NULL, TU_CAPS}, 0};
+	struct plain_writer pw = {.w = {.write = plain_write, .caps = TU_CAPS}};
 	struct tb_arena *a = tb_arena_create(0);
 	struct tb_coalescer *co = tb_coalescer_create(&pw.w, a, NULL);
 	struct tu_spec s = tcp(0);
@@ -429,7 +429,7 @@ static void verify_csum(void **st)
 	(void)st;
 	for (int c = 0; c < 6; c++) {
 		int v6 = c & 1, is_tcp = c < 4, ipbad = c >= 2 && c < 4;
-		struct tb_coalescer_opts o = {TB_COALESCE_VERIFY_CSUM, 0};
+		struct tb_coalescer_opts o = {.flags = TB_COALESCE_VERIFY_CSUM, .max_pkts = 0};
 		struct tu_h *h;
 		struct tu_spec s;
 
@@ -477,7 +477,7 @@ static void verify_csum(void **st)
 
 	/* A checksum-less IPv4 datagram is valid, but still not merged; a bad
 	 * pure ACK is not counted as a pure ACK. */
-	struct tb_coalescer_opts o = {TB_COALESCE_VERIFY_CSUM, 0};
+	struct tb_coalescer_opts o = {.flags = TB_COALESCE_VERIFY_CSUM, .max_pkts = 0};
 	struct tu_h *h = tu_new(TU_CAPS, &o, 0);
 	struct tu_spec u = tu_udp(0), a = tcp(0);
 	struct tb_stats stt;
@@ -502,8 +502,8 @@ static void bad_arguments(void **st)
 	struct tb_arena *a = tb_arena_create(4096);
 	struct tb_capture *cap = tb_capture_create(TU_CAPS);
 	struct tb_writer *w = tb_capture_writer(cap);
-	struct tb_writer nowrite = {NULL, NULL, TU_CAPS};
-	struct tb_coalescer_opts big = {0, (1u << 24) + 1};
+	struct tb_writer nowrite = {.write = NULL, .write_gso = NULL, .caps = TU_CAPS};
+	struct tb_coalescer_opts big = {.flags = 0, .max_pkts = (1u << 24) + 1};
 	struct tb_coalescer *co;
 
 	errno = 0;

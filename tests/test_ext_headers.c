@@ -299,7 +299,7 @@ static void lane_off(void **st)
 	(void)st;
 	static uint8_t p[70000];
 	static const struct ext hbh[] = {{0, 0, 0, -1}};
-	struct tb_coalescer_opts o = {TB_COALESCE_NO_TCP, 0};
+	struct tb_coalescer_opts o = {.flags = TB_COALESCE_NO_TCP, .max_pkts = 0};
 	struct tu_h *h = tu_new(CAPS, &o, 0);
 	struct tu_spec a = flow(0, 1000), u = flow(1, 3000);
 	size_t n;
@@ -365,7 +365,7 @@ static void random_mixes(void **st)
 	static const uint8_t types[] = {0, 43, 44, 51, 60};
 
 	for (unsigned round = 0; round < 300; round++) {
-		struct tb_coalescer_opts o = {0, 0};
+		struct tb_coalescer_opts o = {.flags = 0, .max_pkts = 0};
 		struct tu_h *h;
 		struct tu_spec f[6];
 		unsigned npk;

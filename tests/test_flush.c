@@ -112,7 +112,8 @@ static void first_error_returned(void **st)
 {
 	(void)st;
 	struct tb_capture *cap = tb_capture_create(TU_CAPS);
-	struct err_writer e = {{ew_write, ew_write_gso, TU_CAPS}, tb_capture_writer(cap), 0, {0}};
+	struct err_writer e = {.w = {.write = ew_write, .write_gso = ew_write_gso, .caps = TU_CAPS},
+			       .inner = tb_capture_writer(cap)};
 	struct tb_arena *a = tb_arena_create(0);
 	struct tb_coalescer *co = tb_coalescer_create(&e.w, a, NULL);
 	struct tu_spec t = tcp(), t2 = tcp(), u = udp(), i4 = tu_icmp4();
@@ -224,7 +225,7 @@ static void drains_everything(void **st)
 static void early_drain(void **st)
 {
 	(void)st;
-	struct tb_coalescer_opts o = {0, 4};
+	struct tb_coalescer_opts o = {.flags = 0, .max_pkts = 4};
 	struct tu_h *h = tu_new(TU_CAPS, &o, 0);
 	struct tu_spec t = tcp(), u = udp(), i4 = tu_icmp4();
 	struct tb_stats s;

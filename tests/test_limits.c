@@ -133,7 +133,7 @@ TU_BOTH(segs_udp)
  * holds is written first, its open chain counted as "full". */
 static void lane_edge(struct tu_spec s, unsigned n)
 {
-	struct tb_coalescer_opts o = {0, n};
+	struct tb_coalescer_opts o = {.flags = 0, .max_pkts = n};
 	struct tu_h *h = tu_new(TU_CAPS, &o, 0);
 	char want[512], run[400];
 
@@ -165,7 +165,7 @@ TU_BOTH(lane_cap)
 static void lane_cap_pass(void **st)
 {
 	(void)st;
-	struct tb_coalescer_opts o = {0, 5};
+	struct tb_coalescer_opts o = {.flags = 0, .max_pkts = 5};
 	struct tu_h *h = tu_new(TU_CAPS, &o, 0);
 	struct tu_spec i4 = tu_icmp4();
 

@@ -204,7 +204,7 @@ static unsigned long long total_pkts, total_writes, total_sp, total_fallbacks;
 static void run_iteration(uint64_t seed, unsigned it)
 {
 	struct gen g;
-	struct tb_coalescer_opts o = {0, 0};
+	struct tb_coalescer_opts o = {.flags = 0, .max_pkts = 0};
 	unsigned caps = TB_CAP_TSO | TB_CAP_USO, nbatch;
 	size_t arena;
 	struct tu_h *h;

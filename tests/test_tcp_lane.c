@@ -458,7 +458,7 @@ TU_BOTH(header_fields)
  * last-slot cache misses every time, yet each flow gets its own chain. */
 static void many_flows(int v6)
 {
-	struct tb_coalescer_opts o = {0, 1024};
+	struct tb_coalescer_opts o = {.flags = 0, .max_pkts = 1024};
 	struct tu_h *h = tu_new(TU_CAPS, &o, 0);
 	struct tu_spec f[300];
 	static char want[300 * 20];

@@ -15,7 +15,7 @@
 
 #define CAPS (TB_CAP_TSO | TB_CAP_USO)
 
-static const struct tb_coalescer_opts verify = {TB_COALESCE_VERIFY_CSUM, 0};
+static const struct tb_coalescer_opts verify = {.flags = TB_COALESCE_VERIFY_CSUM, .max_pkts = 0};
 
 static struct tu_spec flow(int kind, uint32_t len)
 {

@@ -173,7 +173,8 @@ static int count_write_gso(struct tb_writer *w, const struct tb_superpacket *sp)
 	return 0;
 }
 
-static struct tb_writer counting_writer = {count_write, count_write_gso, TB_CAP_TSO | TB_CAP_USO};
+static struct tb_writer counting_writer = {
+	.write = count_write, .write_gso = count_write_gso, .caps = TB_CAP_TSO | TB_CAP_USO};
 
 static int same_file(const char *a, const char *b)
 {
