@@ -18,9 +18,9 @@ TESTS ?= AUTO
 BUILD_DEPS = cmake make gcc pkg-config libcmocka-dev libpcap-dev libssl-dev
 DEMO_DEPS = cmake make gcc pkg-config libpcap-dev libssl-dev
 TEST_DEPS = $(BUILD_DEPS) iproute2 ethtool nftables clang libclang-rt-14-dev tcpdump python3 \
-	clang-format valgrind
+	clang-format valgrind abigail-tools mandoc man-db
 
-.PHONY: all deps check test demo bench e2e fuzz fuzz-build fuzz-regress fuzz-coverage memcheck \
+.PHONY: abi-baseline all deps check test demo bench e2e fuzz fuzz-build fuzz-regress fuzz-coverage memcheck \
 	install uninstall clean format
 
 all:
@@ -50,6 +50,13 @@ test:
 	cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DTB_SANITIZE=ON -DTB_CLI=ON -DTB_TESTS=ON $(CMAKE_FLAGS)
 	cmake --build build-test -j$(JOBS)
 	cd build-test && ctest --output-on-failure --timeout 900
+
+# Rewrites abi/tunbatch.abi from the test build, after a reviewed, intended ABI
+# change (docs/abi.md).
+abi-baseline:
+	@[ -f build-test/CMakeCache.txt ] || { echo "tunbatch: run make test (or make check) first" >&2; exit 1; }
+	cmake --build build-test -j$(JOBS) --target tunbatch_shared
+	sh tests/abi_check.sh --update build-test/src/libtunbatch.so . build-test/include
 
 demo:
 	@scripts/deps.sh --for "make demo" $(DEMO_DEPS)

@@ -48,10 +48,9 @@
 extern "C" {
 #endif
 
-#define TB_VERSION_MAJOR  0
-#define TB_VERSION_MINOR  1
-#define TB_VERSION_PATCH  0
-#define TB_VERSION_STRING "0.1.0"
+/* TB_VERSION_MAJOR, _MINOR, _PATCH, _STRING, _NUMBER and TB_VERSION_AT(),
+ * generated from the project version. */
+#include "tunbatch_version.h"
 
 /* The version of the library actually linked, e.g. "0.1.0". */
 const char *tb_version(void);

@@ -52,6 +52,24 @@ readelf --dyn-syms -W "$so" | grep -q ' tb_coalescer_create@@TUNBATCH_' ||
 	fail "tb_coalescer_create is not exported with its version"
 readelf --dyn-syms -W "$so" | grep -q ' tbi_' && fail "internal tbi_ symbols are exported"
 
+# One version: the header's, the .pc's, the soname's and the library's own.
+v=$(sed -n 's/^#define TB_VERSION_STRING "\(.*\)"$/\1/p' "$prefix/include/tunbatch_version.h")
+[ -n "$v" ] && [ "$(PKG_CONFIG_PATH=${pc%/*} pkg-config --modversion tunbatch)" = "$v" ] ||
+	fail "tunbatch.pc's version is not the header's ($v)"
+[ -f "${so%/*}/libtunbatch.so.$v" ] || fail "no libtunbatch.so.$v beside the soname"
+readelf -d "$so" | grep -q 'SONAME.*\[libtunbatch\.so\.'"${v%%.*}"'\]' || fail "the soname is not libtunbatch.so.${v%%.*}"
+
+# The manual: a page per family, a link per name, the overview; no tunbatch(1) without the CLI.
+if command -v man >/dev/null; then
+	for p in "3 tb_coalescer_commit" "3 tb_coalescer_flush" "3 tb_carrier_recv" "7 tunbatch"; do
+		# shellcheck disable=SC2086 # section and name are two words
+		out=$(MANWIDTH=80 man -M "$prefix/share/man" -P cat $p 2>"$tmp/man.err")
+		printf '%s\n' "$out" | grep -q "^NAME" && printf '%s\n' "$out" | grep -q "${p#* }" ||
+			fail "man $p after make install: $(head -c 300 "$tmp/man.err")"
+	done
+	man -M "$prefix/share/man" -w 1 tunbatch >/dev/null 2>&1 && fail "tunbatch(1) installed without the CLI"
+fi
+
 # expect NAME OUTPUT: the example's two lines for one TSO superpacket.
 expect() {
 	printf '%s\n' "$2" | grep -q '^write 0: 14040 bytes, gso_type 1, gso_size 1400, hdr_len 40' &&
