@@ -65,7 +65,7 @@ demo:
 
 # BENCH_ARGS go to tb_bench, e.g. make bench BENCH_ARGS=--json. Without dpdk-dev the
 # rte_gro comparison says "not available"; without iproute2 or root the TUN part is skipped.
-BENCH_DEPS = cmake make gcc pkg-config
+BENCH_DEPS = cmake make gcc pkg-config libpcap-dev
 bench:
 	@scripts/deps.sh --for "make bench" $(BENCH_DEPS)
 	@scripts/deps.sh --for "make bench" iproute2 || echo "tunbatch: no iproute2: the TUN part will be skipped" >&2

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Traces: classic pcap files and the synthetic shapes the benchmark makes. */
 #include "bench.h"
+#include "pcap_in.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -16,115 +17,52 @@ static size_t align_up(size_t v)
 	return (v + PKT_ALIGN - 1) & ~(size_t)(PKT_ALIGN - 1);
 }
 
-static uint32_t rd32(const uint8_t *p, int swap)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return swap ? __builtin_bswap32(v) : v;
-}
-
-/* Offset of the IP header in a frame of the given link type, or -1 when the
- * frame carries no IP packet. */
-static long ip_offset(uint32_t linktype, const uint8_t *f, uint32_t len)
-{
-	uint16_t et;
-
-	switch (linktype) {
-	case 101: /* RAW */
-	case 12:  /* RAW on some systems */
-	case 228: /* IPV4 */
-	case 229: /* IPV6 */
-		return 0;
-	case 1: /* Ethernet, optionally one VLAN tag */
-		if (len < 14)
-			return -1;
-		et = (uint16_t)(f[12] << 8 | f[13]);
-		if (et == 0x8100 && len >= 18) {
-			et = (uint16_t)(f[16] << 8 | f[17]);
-			return et == 0x0800 || et == 0x86dd ? 18 : -1;
-		}
-		return et == 0x0800 || et == 0x86dd ? 14 : -1;
-	case 113: /* Linux cooked v1 */
-		if (len < 16)
-			return -1;
-		et = (uint16_t)(f[14] << 8 | f[15]);
-		return et == 0x0800 || et == 0x86dd ? 16 : -1;
-	case 276: /* Linux cooked v2 */
-		if (len < 20)
-			return -1;
-		et = (uint16_t)(f[0] << 8 | f[1]);
-		return et == 0x0800 || et == 0x86dd ? 20 : -1;
-	}
-	return -1;
-}
-
+/* Traces are read with the CLI's capture reader (tools/pcap_in.c): every
+ * link type it knows, and its words for a file it can't read. Two passes:
+ * size the packet area, then copy into it. */
 int trace_load_pcap(const char *path, struct trace *t, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "rb");
-	uint8_t *file = NULL;
-	long size;
-	int swap;
-	uint32_t magic, linktype, n = 0;
-	size_t off, total = 0;
+	char why[256] = "no IP packet in it";
+	size_t total = 0;
+	uint32_t n = 0;
 	const char *base;
 
 	memset(t, 0, sizeof(*t));
-	if (!f) {
-		int e = errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
-		return -e;
-	}
-	if (fseek(f, 0, SEEK_END) || (size = ftell(f)) < 24 || fseek(f, 0, SEEK_SET))
-		goto bad;
-	file = malloc((size_t)size);
-	if (!file || fread(file, 1, (size_t)size, f) != (size_t)size)
-		goto bad;
-	fclose(f);
-	f = NULL;
-	memcpy(&magic, file, 4);
-	if (magic == 0xa1b2c3d4 || magic == 0xa1b23c4d)
-		swap = 0;
-	else if (magic == 0xd4c3b2a1 || magic == 0x4d3cb2a1)
-		swap = 1;
-	else
-		goto bad;
-	linktype = rd32(file + 20, swap) & 0x0fffffff;
-
-	/* Two passes: size the packet area, then copy. */
 	for (int pass = 0; pass < 2; pass++) {
-		size_t at = 0;
+		struct pcap_in *in = pcap_in_open(path, why, sizeof(why));
+		const uint8_t *pkt;
+		size_t len, at = 0;
+		int rc;
+
+		if (!in)
+			goto bad;
 		n = 0;
-		for (off = 24; off + 16 <= (size_t)size;) {
-			uint32_t incl = rd32(file + off + 8, swap);
-			const uint8_t *fr = file + off + 16;
-			long ipo;
-			if (incl > (size_t)size - off - 16)
-				break; /* a cut record ends the file */
-			off += 16 + incl;
-			ipo = ip_offset(linktype, fr, incl);
-			if (ipo < 0 || incl - (uint32_t)ipo > MAX_PKT || incl - (uint32_t)ipo < 1)
+		while ((rc = pcap_in_next(in, &pkt, &len, why, sizeof(why))) == 1) {
+			if (len < 1 || len > MAX_PKT)
 				continue;
 			if (pass == 1) {
-				memcpy(t->mem + at, fr + ipo, incl - (size_t)ipo);
+				memcpy(t->mem + at, pkt, len);
 				t->pkts[n].data = t->mem + at;
-				t->pkts[n].len = incl - (uint32_t)ipo;
-				t->bytes += t->pkts[n].len;
+				t->pkts[n].len = (uint32_t)len;
+				t->bytes += len;
 			}
-			at += align_up(incl - (size_t)ipo);
+			at += align_up(len);
 			n++;
 		}
+		pcap_in_close(in);
+		if (rc < 0 || !n)
+			goto bad;
 		if (pass == 0) {
 			total = at;
-			if (!n)
-				goto bad;
-			t->mem = aligned_alloc(PKT_ALIGN, align_up(total ? total : 1));
+			t->mem = aligned_alloc(PKT_ALIGN, align_up(total));
 			t->pkts = calloc(n, sizeof(*t->pkts));
-			if (!t->mem || !t->pkts)
+			if (!t->mem || !t->pkts) {
+				snprintf(why, sizeof(why), "%s", strerror(ENOMEM));
 				goto bad;
+			}
 		}
 	}
 	t->n = n;
-	free(file);
 	base = strrchr(path, '/');
 	base = base ? base + 1 : path;
 	snprintf(t->name, sizeof(t->name), "%.*s", (int)(strcspn(base, ".")), base);
@@ -132,10 +70,7 @@ int trace_load_pcap(const char *path, struct trace *t, char *err, size_t errlen)
 	trace_classify(t);
 	return 0;
 bad:
-	snprintf(err, errlen, "%s: not a readable pcap with IP packets", path);
-	if (f)
-		fclose(f);
-	free(file);
+	snprintf(err, errlen, "%s: %s", path, why);
 	trace_free(t);
 	return -EINVAL;
 }

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Test helpers: see testutil.h. */
 #include "testutil.h"
+#include "pcap_in.h"
 
 #include <errno.h>
-#include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1223,78 +1223,23 @@ void tu_check_byte_cap(struct tu_spec s, unsigned n, uint32_t pay)
 /* pcap                                                                     */
 /* ------------------------------------------------------------------------ */
 
-static const uint8_t *strip(int dlt, const uint8_t *f, size_t caplen, size_t *len)
-{
-	size_t off;
-	uint16_t et;
-
-	switch (dlt) {
-	case DLT_RAW:
-	case DLT_IPV4:
-	case DLT_IPV6:
-		*len = caplen;
-		return f;
-	case DLT_EN10MB:
-		off = 12;
-		for (;;) {
-			if (caplen < off + 2)
-				return NULL;
-			et = tu_get16(f + off);
-			if (et != 0x8100 && et != 0x88a8)
-				break;
-			off += 4;
-		}
-		off += 2;
-		break;
-	case DLT_LINUX_SLL:
-		if (caplen < 16)
-			return NULL;
-		et = tu_get16(f + 14);
-		off = 16;
-		break;
-	case DLT_LINUX_SLL2:
-		if (caplen < 20)
-			return NULL;
-		et = tu_get16(f);
-		off = 20;
-		break;
-	default:
-		return NULL;
-	}
-	if (et != 0x0800 && et != 0x86dd)
-		return NULL;
-	*len = caplen - off;
-	return f + off;
-}
-
+/* Traces are read with the CLI's capture reader (tools/pcap_in.c). */
 int tu_trace_load(const char *path, struct tu_trace *t, char *err, size_t errlen)
 {
-	char perr[PCAP_ERRBUF_SIZE];
-	pcap_t *pc = pcap_open_offline(path, perr);
-	struct pcap_pkthdr *ph;
-	const u_char *data;
-	size_t max = 0;
-	int dlt, rc;
+	struct pcap_in *in = pcap_in_open(path, err, errlen);
+	const uint8_t *ip;
+	size_t len, max = 0;
+	int rc;
 
 	memset(t, 0, sizeof(*t));
-	if (!pc)
-		return ERR("%s", perr);
-	dlt = pcap_datalink(pc);
-	if (dlt != DLT_RAW && dlt != DLT_IPV4 && dlt != DLT_IPV6 && dlt != DLT_EN10MB &&
-	    dlt != DLT_LINUX_SLL && dlt != DLT_LINUX_SLL2) {
-		pcap_close(pc);
-		return ERR("link type %d not supported", dlt);
-	}
-	while ((rc = pcap_next_ex(pc, &ph, &data)) == 1) {
-		size_t len;
-		const uint8_t *ip = strip(dlt, data, ph->caplen, &len);
-		if (!ip)
-			continue;
+	if (!in)
+		return -1;
+	while ((rc = pcap_in_next(in, &ip, &len, err, errlen)) == 1) {
 		if (t->n == max) {
 			size_t n = max ? 2 * max : 1024;
 			struct tu_buf *p = realloc(t->pkts, n * sizeof(*p));
 			if (!p) {
-				pcap_close(pc);
+				pcap_in_close(in);
 				tu_trace_free(t);
 				return ERR("out of memory");
 			}
@@ -1305,13 +1250,11 @@ int tu_trace_load(const char *path, struct tu_trace *t, char *err, size_t errlen
 		t->pkts[t->n].len = len;
 		t->n++;
 	}
-	if (rc == -1) {
-		snprintf(err, errlen, "%s", pcap_geterr(pc));
-		pcap_close(pc);
+	pcap_in_close(in);
+	if (rc < 0) {
 		tu_trace_free(t);
 		return -1;
 	}
-	pcap_close(pc);
 	return 0;
 }
 
