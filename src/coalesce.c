@@ -214,8 +214,51 @@ static TBI_INLINE int extend_hot(struct tb_coalescer *c, const uint8_t *pkt, siz
 	return 1;
 }
 
-/* Everything but the hot chain's next segment: parse, dispatch, lane rules. */
-static TBI_NOINLINE int commit_slow(struct tb_coalescer *c, const uint8_t *pkt, size_t len)
+/*
+ * A pure ACK (the reverse direction of every bulk flow, often most of a
+ * burst) of the common shape, IPv4 without options or IPv6 without extension
+ * headers, recognised from the few bytes that decide it and placed verbatim
+ * in the TCP lane: no full parse, no flow lookup, no call. Any other shape
+ * takes commit_slow, which reaches the same verdict.
+ */
+static TBI_INLINE int pure_ack(struct tb_coalescer *c, const uint8_t *pkt, size_t len)
+{
+	struct tbi_lane *l = &c->lane[TB_LANE_TCP];
+	unsigned tot, l4;
+
+	/* A segment with data is longer than any pure ACK: it leaves here. */
+	if (len > 40 + 60 || len < 40)
+		return 0;
+	if (pkt[0] == 0x45) {
+		if (pkt[9] != TBI_PROTO_TCP || (tbi_get16(pkt + 6) & 0x3fff))
+			return 0;
+		tot = tbi_get16(pkt + 2);
+		l4 = (unsigned)(pkt[32] >> 4) * 4;
+		if (tot > len || l4 < 20 || tot != 20 + l4 || !tbi_tcp_pure_ack(pkt[33]))
+			return 0;
+	} else if ((pkt[0] >> 4) == 6 && len >= 60) {
+		if (pkt[6] != TBI_PROTO_TCP)
+			return 0;
+		tot = 40u + tbi_get16(pkt + 4);
+		l4 = (unsigned)(pkt[52] >> 4) * 4;
+		if (tot > len || l4 < 20 || tot != 40 + l4 || !tbi_tcp_pure_ack(pkt[53]))
+			return 0;
+	} else {
+		return 0;
+	}
+	if (!(c->lanes & (1u << TB_LANE_TCP)) || tbi_lane_full(l))
+		return 0;
+	c->st.pkts_in++;
+	c->st.bytes_in += len;
+	c->st.lane_pkts[TB_LANE_TCP]++;
+	c->st.pure_acks++;
+	tbi_lane_verbatim(l, pkt, tot);
+	c->hot = l;
+	return 1;
+}
+
+/* Everything but the hot chain's next segment and a pure ACK: parse, dispatch, lane rules. */
+static TBI_NOINLINE int commit_parse(struct tb_coalescer *c, const uint8_t *pkt, size_t len)
 {
 	struct tbi_pkt p;
 	enum tbi_kind kind;
@@ -268,6 +311,14 @@ static TBI_NOINLINE int commit_slow(struct tb_coalescer *c, const uint8_t *pkt, 
 		tbi_udp_commit(l, &p, &c->st);
 	c->hot = l;
 	return 0;
+}
+
+/* A call of its own, so that a pure ACK never pays commit_parse's frame. */
+static TBI_NOINLINE int commit_slow(struct tb_coalescer *c, const uint8_t *pkt, size_t len)
+{
+	if (!(c->flags & TB_COALESCE_VERIFY_CSUM) && pure_ack(c, pkt, len))
+		return 0;
+	return commit_parse(c, pkt, len);
 }
 
 /* Inlined into both the plain commit and the ordering's release loop. */
