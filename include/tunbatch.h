@@ -270,8 +270,10 @@ struct tb_coalescer;
 
 /*
  * writer and arena must outlive the coalescer. opts may be NULL (both lanes
- * on). A lane whose offload the writer lacks is off. NULL when out of memory
- * or on bad arguments (errno is set).
+ * on). A lane whose offload the writer lacks is off. NULL with errno set:
+ * ENOMEM, or EINVAL for bad arguments (a NULL writer, write callback or
+ * arena, a flag bit that is not a TB_COALESCE_* value, max_pkts above
+ * 1 << 24, a reserved member of opts or of the writer not zero).
  */
 struct tb_coalescer *tb_coalescer_create(struct tb_writer *w, struct tb_arena *a,
 					 const struct tb_coalescer_opts *opts);
