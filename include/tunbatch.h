@@ -122,7 +122,7 @@ void tb_arena_destroy(struct tb_arena *a);
  * reset. When the slab is full the arena chains another chunk rather than
  * moving what it handed out; the next reset consolidates the chunks into one
  * slab, so a steady state makes no allocation. NULL with errno ENOMEM
- * when out of memory.
+ * when out of memory or when size is above SIZE_MAX / 2.
  */
 void *tb_arena_reserve(struct tb_arena *a, size_t size);
 
@@ -279,7 +279,8 @@ struct tb_coalescer *tb_coalescer_create(struct tb_writer *w, struct tb_arena *a
 					 const struct tb_coalescer_opts *opts);
 void tb_coalescer_destroy(struct tb_coalescer *c);
 
-/* A buffer from the shared arena to decrypt one packet into. */
+/* A buffer from the shared arena to decrypt one packet into: NULL with
+ * errno ENOMEM as tb_arena_reserve. */
 void *tb_coalescer_reserve(struct tb_coalescer *c, size_t size);
 
 /*
