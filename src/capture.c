@@ -124,8 +124,10 @@ size_t tb_capture_count(const struct tb_capture *c)
 const uint8_t *tb_capture_get(const struct tb_capture *c, size_t i, size_t *len,
 			      struct tb_vnet_hdr *vnet)
 {
-	if (i >= c->nrecs)
+	if (i >= c->nrecs) {
+		errno = EINVAL;
 		return NULL;
+	}
 	if (len)
 		*len = c->recs[i].len;
 	if (vnet)
