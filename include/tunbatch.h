@@ -173,7 +173,9 @@ void tb_capture_destroy(struct tb_capture *c);
 struct tb_writer *tb_capture_writer(struct tb_capture *c);
 size_t tb_capture_count(const struct tb_capture *c);
 /* Record i (in write order): its bytes without the virtio header. NULL
- * with errno EINVAL when i is not below tb_capture_count. */
+ * with errno EINVAL when i is not below tb_capture_count. The writer
+ * refuses a superpacket whose len is not hdr_len plus its payload iovecs
+ * with -EINVAL, before it copies anything. */
 const uint8_t *tb_capture_get(const struct tb_capture *c, size_t i, size_t *len,
 			      struct tb_vnet_hdr *vnet);
 void tb_capture_clear(struct tb_capture *c);
