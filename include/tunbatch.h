@@ -183,8 +183,12 @@ void tb_capture_clear(struct tb_capture *c);
 /*
  * pcap writer: one LINKTYPE_RAW record per write, the bytes as they would go
  * to TUN without the virtio header. vnet_log (may be NULL) gets one JSON
- * object per record describing its virtio header. Neither file is closed by
- * destroy.
+ * object per record describing its virtio header. A write returns -EIO when
+ * its pcap record can't be written. A log line that can't be written does
+ * not fail the write (the record is in the pcap file, and the coalescer
+ * would write its packets again): the log stops there, one line per record
+ * up to the failure, and ferror(vnet_log) tells it is incomplete. Neither
+ * file is closed by destroy, which flushes both.
  */
 struct tb_pcap_writer;
 
