@@ -480,9 +480,11 @@ struct tb_tun *tb_tun_open(const struct tb_tun_opts *opts);
  * message-preserving fd (socketpair, for tests), taken to carry virtio
  * headers unless opts->no_vnet_hdr, with opts->offloads (0: all) as if
  * negotiated. The fd is made non-blocking and is not closed by
- * tb_tun_close. One queue.
+ * tb_tun_close. One queue. NULL with errno set: EBADF for a negative fd,
+ * EINVAL for a reserved member not zero, or the system's own code (EMFILE
+ * when no fd is left for the wake eventfd, ...).
  */
-struct tb_tun *tb_tun_attach(int fd, const struct tb_tun_opts *opts); /* NULL, errno set */
+struct tb_tun *tb_tun_attach(int fd, const struct tb_tun_opts *opts);
 
 /* Closes the queues' fds (unless attached) and frees every writer. */
 void tb_tun_close(struct tb_tun *t);
