@@ -481,8 +481,9 @@ struct tb_tun *tb_tun_open(const struct tb_tun_opts *opts);
  * headers unless opts->no_vnet_hdr, with opts->offloads (0: all) as if
  * negotiated. The fd is made non-blocking and is not closed by
  * tb_tun_close. One queue. NULL with errno set: EBADF for a negative fd,
- * EINVAL for a reserved member not zero, or the system's own code (EMFILE
- * when no fd is left for the wake eventfd, ...).
+ * EBADFD for a /dev/net/tun fd never bound with TUNSETIFF (it carries
+ * nothing), EINVAL for a reserved member not zero, or the system's own
+ * code (EMFILE when no fd is left for the wake eventfd, ...).
  */
 struct tb_tun *tb_tun_attach(int fd, const struct tb_tun_opts *opts);
 

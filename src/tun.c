@@ -272,6 +272,9 @@ struct tb_tun *tb_tun_attach(int fd, const struct tb_tun_opts *opts)
 		t->vnet = !!(ifr.ifr_flags & IFF_VNET_HDR);
 		if (t->vnet && (e = setup_vnet(t, fd, want)))
 			goto done;
+	} else if (errno == EBADFD) {
+		/* /dev/net/tun never bound with TUNSETIFF: it carries nothing. */
+		e = -EBADFD;
 	} else {
 		t->vnet = !o.no_vnet_hdr;
 		t->offloads = t->vnet ? sane_offloads(want) : 0;

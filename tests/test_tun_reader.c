@@ -6,7 +6,7 @@
  * around them are delivered intact; the packet cap, the buffer room, the
  * timeout, the wake eventfd and the end of the peer all behave; the writer
  * puts exactly [virtio header, headers, payload] on the wire and waits out
- * a full socket; attach says why it fails.
+ * a full socket; attach refuses what it can't use and says why.
  */
 #define _GNU_SOURCE
 #include "testutil.h"
@@ -581,6 +581,22 @@ static void test_attach_no_fd_left(void **state)
 	close(sv[1]);
 }
 
+/* A /dev/net/tun fd that never had TUNSETIFF is no device (TUNGETIFF says
+ * EBADFD): refused, not taken for a socket. Opening it needs no privilege
+ * on most systems; where it fails there is nothing to check. */
+static void test_attach_unbound_tun(void **state)
+{
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	(void)state;
+
+	if (fd < 0)
+		skip();
+	errno = 0;
+	assert_null(tb_tun_attach(fd, NULL));
+	assert_int_equal(errno, EBADFD);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -593,6 +609,7 @@ int main(void)
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test(test_attach_offloads),
 		cmocka_unit_test(test_attach_no_fd_left),
+		cmocka_unit_test(test_attach_unbound_tun),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
