@@ -468,9 +468,11 @@ struct tb_tun;
 /*
  * Creates the interface, or attaches to an existing one of that name, in
  * the caller's network namespace. opts may be NULL. NULL on failure with
- * errno set: EINVAL for bad options, EPERM without CAP_NET_ADMIN, ENOENT
- * without /dev/net/tun, EBUSY for a name taken by another kind of device...
- * The interface is left down.
+ * errno set: EINVAL for bad options or a name the kernel refuses (another
+ * kind of device, or a TUN device whose multi-queue flag differs), EBUSY
+ * for a single-queue TUN device of that name already open elsewhere, EPERM
+ * without CAP_NET_ADMIN, ENOENT without /dev/net/tun, EMFILE when no fd is
+ * left for a queue or the wake eventfd... The interface is left down.
  */
 struct tb_tun *tb_tun_open(const struct tb_tun_opts *opts);
 
