@@ -560,11 +560,11 @@ struct tb_tun_reader *tb_tun_reader_create(struct tb_tun *t, unsigned queue,
 void tb_tun_reader_destroy(struct tb_tun_reader *r);
 
 /*
- * Waits up to timeout_ms (-1: no limit, 0: not at all) for packets, then
- * drains. *pkts points to the packets, valid until the next call. Returns
- * how many (0 on timeout or when every packet read was refused), -ESHUTDOWN
- * once the device is woken, -EPIPE at the end of a non-TUN fd, or another
- * negative errno.
+ * Waits up to timeout_ms (-1: no limit, 0: not at all; a signal neither ends
+ * nor restarts the wait) for packets, then drains. *pkts points to the
+ * packets, valid until the next call. Returns how many (0 on timeout or when
+ * every packet read was refused), -ESHUTDOWN once the device is woken, -EPIPE
+ * at the end of a non-TUN fd, or another negative errno.
  */
 int tb_tun_read(struct tb_tun_reader *r, int timeout_ms, const struct tb_tun_pkt **pkts);
 
@@ -643,8 +643,9 @@ struct tb_dgram {
 };
 
 /*
- * Waits up to timeout_ms (-1: no limit, 0: not at all) for datagrams, then
- * takes what is queued with one recvmmsg. A slot that UDP_GRO filled with
+ * Waits up to timeout_ms (-1: no limit, 0: not at all; a signal neither ends
+ * nor restarts the wait) for datagrams, then takes what is queued with one
+ * recvmmsg. A slot that UDP_GRO filled with
  * many datagrams of one sender is split into one view per datagram, without
  * copying. A datagram larger than its slot (MSG_TRUNC) is counted and
  * dropped, never delivered cut. *dgrams points to the views in arrival
