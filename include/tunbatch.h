@@ -155,8 +155,11 @@ struct tb_superpacket {
  * Embed this in your own writer and recover it with container_of.
  * write: one plain packet (a plain, all-zero virtio header on TUN).
  * write_gso: one superpacket.
- * Both return 0 or a negative errno. Both are called synchronously, but the
- * memory they are shown stays valid until the coalescer's flush returns.
+ * Both return 0 or a negative errno. Both are called synchronously. The
+ * packet bytes they are shown (pkt, and what the payload iovecs point at)
+ * stay valid until the coalescer's flush returns; the struct tb_superpacket
+ * itself, its hdr bytes and its payload array are valid only during the
+ * call, reused for the next superpacket: copy them to keep them.
  */
 struct tb_writer {
 	int (*write)(struct tb_writer *w, const void *pkt, size_t len);
