@@ -296,7 +296,9 @@ void *tb_coalescer_reserve(struct tb_coalescer *c, size_t size);
 /*
  * Hands one IP packet to the coalescer. The memory must stay valid and
  * unchanged until the next flush (buffers from reserve do); it is never
- * modified. Returns 0, or -EINVAL for a NULL packet.
+ * modified. Returns 0, or -EINVAL (nothing taken) for a NULL coalescer, a
+ * NULL packet, a len above UINT32_MAX, or a coalescer made with
+ * TB_COALESCE_ORDER, which takes packets only with their key.
  */
 int tb_coalescer_commit(struct tb_coalescer *c, const void *pkt, size_t len);
 
@@ -311,7 +313,8 @@ int tb_coalescer_commit(struct tb_coalescer *c, const void *pkt, size_t len);
  * sorted by key; equal keys keep their arrival order. An in-order burst is
  * not sorted at all, and a burst with a few displaced packets costs little
  * more. Without TB_COALESCE_ORDER the key is ignored and this is
- * tb_coalescer_commit. Returns 0, or -EINVAL for a NULL packet.
+ * tb_coalescer_commit. Returns 0, or -EINVAL (nothing taken) for a NULL
+ * coalescer, a NULL packet or a len above UINT32_MAX.
  * tb_coalescer_commit on an ordering coalescer returns -EINVAL: a packet
  * without a key has no place in the order.
  */
