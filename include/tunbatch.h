@@ -379,7 +379,9 @@ const char *tb_vnet_err_name(enum tb_vnet_err err);
  * it (len bytes, without the virtio header) and, when it holds, rewrites
  * vh->hdr_len from the real IP + TCP/UDP headers: the kernel's value is not
  * trusted. A plain packet (GSO_NONE, no NEEDS_CSUM) is only checked for its
- * flags and gets hdr_len 0 unless it parses as a complete TCP or UDP packet.
+ * flag bits and for the ECN bit, which needs TCPV4 or TCPV6
+ * (TB_VNET_E_ECN), and gets hdr_len 0 unless it parses as a complete TCP or
+ * UDP packet.
  * vh is left unchanged when the header is refused. Reads nothing outside
  * pkt[0..len) whatever the input; pkt may be NULL only when len is 0.
  */
