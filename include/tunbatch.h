@@ -392,7 +392,8 @@ enum tb_vnet_err tb_vnet_validate(struct tb_vnet_hdr *vh, const uint8_t *pkt, si
  * A segment of a superpacket comes as iov[0] = its patched headers (in a
  * scratch buffer valid only during the call) and iov[1] = its payload,
  * pointing into the superpacket. A plain packet comes as iov[0] = the packet
- * itself; a finished NEEDS_CSUM packet in two or three pieces. Returns 0 to
+ * itself; a finished NEEDS_CSUM packet in one to three pieces (one when its
+ * checksum field ends the packet within its first 128 bytes). Returns 0 to
  * go on; anything else stops the segmentation.
  */
 typedef int (*tb_segment_fn)(void *user, const struct iovec *iov, unsigned iovcnt);
