@@ -242,8 +242,10 @@ const char *tb_why_name(enum tb_why why);    /* "flush", "psh", "seq", ... */
 const char *tb_lane_name(enum tb_lane lane); /* "tcp", "udp", "pass" */
 
 struct tb_stats {
-	uint64_t pkts_in;		    /* committed packets */
-	uint64_t bytes_in;		    /* committed bytes */
+	uint64_t pkts_in;		    /* committed packets; with TB_COALESCE_ORDER
+					       counted when the lanes take them: at
+					       flush, or when max_pkts are held */
+	uint64_t bytes_in;		    /* committed bytes, counted with pkts_in */
 	uint64_t lane_pkts[TB_STATS_LANES]; /* packets per lane (enum tb_lane) */
 	uint64_t writes;		    /* writer calls that succeeded */
 	uint64_t bytes_out;		    /* bytes those writes carried */
