@@ -656,14 +656,14 @@ struct tb_dgram {
 /*
  * Waits up to timeout_ms (-1: no limit, 0: not at all; a signal neither ends
  * nor restarts the wait) for datagrams, then takes what is queued with one
- * recvmmsg. A slot that UDP_GRO filled with
- * many datagrams of one sender is split into one view per datagram, without
- * copying. A datagram larger than its slot (MSG_TRUNC) is counted and
- * dropped, never delivered cut. *dgrams points to the views in arrival
- * order. At most 64 views per slot are handed out per call: when one
- * recvmmsg brought more, the next call returns the rest without waiting or
- * calling the kernel. Returns how many (0 on timeout), -ESHUTDOWN once woken,
- * or another negative errno.
+ * recvmmsg. A slot that UDP_GRO filled with many datagrams of one sender is
+ * split into one view per datagram, without copying. A datagram larger than
+ * its slot (MSG_TRUNC) is counted and dropped, never delivered cut. *dgrams
+ * points to the views in arrival order. One call hands out at most
+ * 64 x recv_slots views in all (the size of the view array), however they
+ * are spread over the slots: when one recvmmsg brought more, the next call
+ * returns the rest without waiting or calling the kernel. Returns how many
+ * (0 on timeout), -ESHUTDOWN once woken, or another negative errno.
  *
  * The contract that makes a receive path copy-free: the views and the bytes
  * they point to stay valid, and the carrier leaves them unchanged, until the
