@@ -662,8 +662,10 @@ struct tb_dgram {
  * points to the views in arrival order. One call hands out at most
  * 64 x recv_slots views in all (the size of the view array), however they
  * are spread over the slots: when one recvmmsg brought more, the next call
- * returns the rest without waiting or calling the kernel. Returns how many
- * (0 on timeout), -ESHUTDOWN once woken, or another negative errno.
+ * returns the rest without waiting or calling the kernel. Returns how many:
+ * 0 on timeout, and also when the wait ended but recvmmsg found nothing or
+ * every slot it filled was dropped (too large, or a bad GRO message);
+ * -ESHUTDOWN once woken, or another negative errno.
  *
  * The contract that makes a receive path copy-free: the views and the bytes
  * they point to stay valid, and the carrier leaves them unchanged, until the
