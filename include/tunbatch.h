@@ -513,8 +513,10 @@ unsigned tb_tun_caps(const struct tb_tun *t);
 
 /*
  * Wakes every reader and writer blocked on this device, now and later:
- * they return -ESHUTDOWN. For shutdown; safe from any thread or a signal
- * handler.
+ * they return -ESHUTDOWN. Every tb_tun_read from then on returns it, even
+ * with packets queued; a writer returns it only when it must wait for room
+ * in the queue (a write that needs no wait is still made). For shutdown;
+ * safe from any thread or a signal handler.
  */
 void tb_tun_wake(struct tb_tun *t);
 
@@ -522,7 +524,8 @@ void tb_tun_wake(struct tb_tun *t);
  * The writer of one queue, owned by t, with caps = tb_tun_caps(t). It
  * sends [virtio header, headers, payload...] with one writev: plain
  * packets carry an all-zero virtio header. A full queue (EAGAIN) is waited
- * out with poll and an interrupted call is retried; a write the kernel
+ * out with poll (-ESHUTDOWN instead once the device is woken) and an
+ * interrupted call is retried; a write the kernel
  * rejects returns its -errno, so the coalescer writes the originals
  * instead. NULL with errno EINVAL when queue is out of range.
  */
@@ -641,7 +644,11 @@ unsigned tb_carrier_offloads(const struct tb_carrier *c); /* TB_CARRIER_GSO | TB
 
 /*
  * Wakes every receive and send blocked on this carrier, now and later:
- * they return -ESHUTDOWN. Safe from any thread or a signal handler.
+ * they return -ESHUTDOWN. A receive that still has views from an earlier
+ * recvmmsg returns them first, even after the wake. Reserve, commit and
+ * flush return -ESHUTDOWN only when they must wait for room in the socket
+ * buffer (what is held is then discarded); a send that needs no wait is
+ * still made. Safe from any thread or a signal handler.
  */
 void tb_carrier_wake(struct tb_carrier *c);
 
@@ -665,7 +672,8 @@ struct tb_dgram {
  * returns the rest without waiting or calling the kernel. Returns how many:
  * 0 on timeout, and also when the wait ended but recvmmsg found nothing or
  * every slot it filled was dropped (too large, or a bad GRO message);
- * -ESHUTDOWN once woken, or another negative errno.
+ * -ESHUTDOWN once woken and the views of an earlier recvmmsg are all handed
+ * out; or another negative errno.
  *
  * The contract that makes a receive path copy-free: the views and the bytes
  * they point to stay valid, and the carrier leaves them unchanged, until the
@@ -683,7 +691,9 @@ int tb_carrier_recv(struct tb_carrier *c, int timeout_ms, struct tb_dgram **dgra
  * reserving another. When the carrier holds send_max datagrams or
  * send_size bytes, reserve sends what is held first (a datagram dropped
  * then is reported by the next flush). Buffers are 16-byte aligned. NULL
- * with errno set: EINVAL for a size over 65507, ESHUTDOWN once woken.
+ * with errno set: EINVAL for a size over 65507; ESHUTDOWN when, once woken,
+ * that send had to wait for room in the socket buffer (what was held is
+ * discarded).
  */
 void *tb_carrier_reserve(struct tb_carrier *c, size_t size);
 
@@ -693,7 +703,8 @@ void *tb_carrier_reserve(struct tb_carrier *c, size_t size);
  * than the reserved size, a bad address: NULL, a family the socket can't
  * reach, a short to_len, port 0). An AF_INET destination of an IPv6
  * carrier is sent to as ::ffff:a.b.c.d. When send_max datagrams are held,
- * commit sends them first, so it may also return -ESHUTDOWN.
+ * commit sends them first, so it may also return -ESHUTDOWN, when, once
+ * woken, that send had to wait for room in the socket buffer.
  */
 int tb_carrier_commit(struct tb_carrier *c, const void *buf, size_t len, const struct sockaddr *to,
 		      socklen_t to_len);
@@ -708,8 +719,9 @@ int tb_carrier_commit(struct tb_carrier *c, const void *buf, size_t len, const s
  * through a device without checksum offload) UDP_SEGMENT is turned off for
  * this carrier and the refused datagrams are sent on their own: none is
  * lost. A datagram the kernel refuses for another reason is counted under
- * its errno and dropped. Returns 0, -ESHUTDOWN once woken, or the first
- * negative errno a datagram was dropped for.
+ * its errno and dropped. Returns 0, -ESHUTDOWN when, once woken, it had to
+ * wait for room (the rest is discarded), or the first negative errno a
+ * datagram was dropped for.
  */
 int tb_carrier_flush(struct tb_carrier *c);
 
