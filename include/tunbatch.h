@@ -631,7 +631,8 @@ struct tb_carrier;
  * Opens and binds the socket. NULL on failure with errno set: EINVAL for
  * bad options (no bind address, an address family other than
  * AF_INET/AF_INET6, a bind_len too short for it, unknown flags, negative
- * buffer sizes, more than 1024 recv_slots, slots over 1 MiB), EADDRINUSE,
+ * buffer sizes, more than 1024 recv_slots, slots over 1 MiB, send_max over
+ * 2^20, send_size over 1 GiB, a reserved member not zero), EADDRINUSE,
  * ENOMEM, ...
  */
 struct tb_carrier *tb_carrier_open(const struct tb_carrier_opts *opts);
