@@ -736,7 +736,7 @@ struct tb_carrier_stats {
 	uint64_t gro_bufs;	/* slots that held more than one datagram */
 	uint64_t gro_dgrams;	/* datagrams in those slots */
 	uint64_t truncated;	/* datagrams larger than their slot: dropped */
-	uint64_t send_calls;	/* sendmmsg and sendmsg calls */
+	uint64_t send_calls;	/* sendmmsg calls */
 	uint64_t tx_dgrams;	/* datagrams the kernel took */
 	uint64_t tx_bytes;	/* bytes the kernel took */
 	uint64_t gso_msgs;	/* UDP_SEGMENT messages the kernel took */
