@@ -545,7 +545,8 @@ struct tb_tun_pkt {
 };
 
 struct tb_tun_reader_opts {
-	size_t buf_size;      /* packet buffer bytes; 0: 1 MiB; at least 64 KiB + 64 */
+	size_t buf_size;      /* packet buffer bytes; 0: 1 MiB; a value below
+				 64 KiB + 64 is raised to it, not refused */
 	unsigned max_pkts;    /* packets per tb_tun_read; 0: 64 */
 	uint32_t reserved[8]; /* zero */
 };
