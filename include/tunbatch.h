@@ -153,7 +153,8 @@ struct tb_superpacket {
 
 /*
  * Embed this in your own writer and recover it with container_of.
- * write: one plain packet (a plain, all-zero virtio header on TUN).
+ * write: one plain packet (behind an all-zero virtio header on a TUN device
+ * with virtio headers, bare on one without).
  * write_gso: one superpacket.
  * Both return 0 or a negative errno. Both are called synchronously. The
  * packet bytes they are shown (pkt, and what the payload iovecs point at)
@@ -522,12 +523,13 @@ void tb_tun_wake(struct tb_tun *t);
 
 /*
  * The writer of one queue, owned by t, with caps = tb_tun_caps(t). It
- * sends [virtio header, headers, payload...] with one writev: plain
- * packets carry an all-zero virtio header. A full queue (EAGAIN) is waited
- * out with poll (-ESHUTDOWN instead once the device is woken) and an
- * interrupted call is retried; a write the kernel
- * rejects returns its -errno, so the coalescer writes the originals
- * instead. NULL with errno EINVAL when queue is out of range.
+ * sends [virtio header, headers, payload...] with one writev. A plain
+ * packet carries an all-zero virtio header on a device with virtio headers
+ * (tb_tun_vnet), and goes bare on one without. A full queue (EAGAIN) is
+ * waited out with poll (-ESHUTDOWN instead once the device is woken) and
+ * an interrupted call is retried; a write the kernel rejects returns its
+ * -errno, so the coalescer writes the originals instead. NULL with errno
+ * EINVAL when queue is out of range.
  */
 struct tb_writer *tb_tun_writer(struct tb_tun *t, unsigned queue);
 
