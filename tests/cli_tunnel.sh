@@ -48,6 +48,23 @@ expect "cannot resolve 'no-such-host.invalid'" bad-peer --tun x --listen 127.0.0
 # 192.0.2.1 (TEST-NET-1) is no address of this machine: the socket fails before any device.
 expect "cannot listen on 192.0.2.1:9" not-local --tun x --listen 192.0.2.1:9 --key "$tmp/key"
 
+# libcrypto without its default provider can't set up the cipher: a setup
+# failure, so status 2, with libcrypto's reason. The device name is one the
+# kernel refuses, so that no device is made whatever the order of the steps.
+cat >"$tmp/openssl.cnf" <<'EOF'
+openssl_conf = init
+[init]
+providers = providers
+[providers]
+null = null
+[null]
+activate = 1
+EOF
+export OPENSSL_CONF="$tmp/openssl.cnf"
+expect "libcrypto could not set up aes-256-gcm: error:" no-cipher --tun tb/x \
+	--listen 127.0.0.1:1 --key "$tmp/key"
+unset OPENSSL_CONF
+
 # A key file others can read still works, with a warning.
 chmod 644 "$tmp/key"
 "$cli" tunnel --tun x --listen 127.0.0.1 --key "$tmp/key" 2>"$tmp/stderr"

@@ -29,6 +29,7 @@
 #include <net/if.h>
 #include <netdb.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -844,6 +845,35 @@ static int queue_listen(struct tunnel *t, struct queue *q, const struct sockaddr
 	return 0;
 }
 
+/*
+ * The queue's sender and receiver: before the device, since they need none.
+ * libcrypto says why it failed in its error queue, else errno does.
+ */
+static int queue_keys(struct tunnel *t, struct queue *q)
+{
+	const struct config *c = &t->cfg;
+	unsigned long e;
+	char why[256];
+
+	ERR_clear_error();
+	errno = 0;
+	/* Every queue's session starts with this start's epoch, its number in the low bits. */
+	if (tw_sender_init(&q->tx, c->cipher, t->psk, t->epoch | q->idx) ||
+	    tw_receiver_init(&q->rx, c->cipher, t->psk)) {
+		e = ERR_get_error();
+		if (e)
+			ERR_error_string_n(e, why, sizeof(why));
+		else
+			snprintf(why, sizeof(why), "%s",
+				 errno ? strerror(errno) : "no reason given");
+		fprintf(stderr, PFX "queue %u: libcrypto could not set up %s: %s\n", q->idx,
+			tw_cipher_name(c->cipher), why);
+		return CLI_USAGE;
+	}
+	tw_receiver_own(&q->rx, t->epoch);
+	return 0;
+}
+
 /* The rest of the queue, once the device exists. */
 static int queue_open(struct tunnel *t, struct queue *q)
 {
@@ -853,23 +883,27 @@ static int queue_open(struct tunnel *t, struct queue *q)
 			 (c->no_order ? 0 : TB_COALESCE_ORDER),
 		.max_pkts = ORDER_HOLD,
 	};
+	const char *what = NULL;
+	int err = 0;
 
 	q->ordered = !c->no_order;
-	q->rd = tb_tun_reader_create(t->tun, q->idx, NULL);
-	q->arena = tb_arena_create(CO_ARENA_SIZE);
-	q->co = q->arena ? tb_coalescer_create(tb_tun_writer(t->tun, q->idx), q->arena, &opts)
-			 : NULL;
-	if (!q->rd || !q->co || pthread_mutex_init(&q->lock, NULL)) {
-		fprintf(stderr, PFX "out of memory\n");
-		return CLI_FAIL;
+	if (!(q->rd = tb_tun_reader_create(t->tun, q->idx, NULL))) {
+		what = "its TUN reader";
+		err = errno;
+	} else if (!(q->arena = tb_arena_create(CO_ARENA_SIZE))) {
+		what = "its arena";
+		err = errno;
+	} else if (!(q->co = tb_coalescer_create(tb_tun_writer(t->tun, q->idx), q->arena, &opts))) {
+		what = "its coalescer";
+		err = errno;
+	} else if ((err = pthread_mutex_init(&q->lock, NULL))) {
+		what = "its counters' mutex";
 	}
-	/* Every queue's session starts with this start's epoch, its number in the low bits. */
-	if (tw_sender_init(&q->tx, c->cipher, t->psk, t->epoch | q->idx) ||
-	    tw_receiver_init(&q->rx, c->cipher, t->psk)) {
-		fprintf(stderr, PFX "libcrypto could not set up %s\n", tw_cipher_name(c->cipher));
-		return CLI_FAIL;
+	if (what) {
+		fprintf(stderr, PFX "queue %u: cannot create %s: %s\n", q->idx, what,
+			strerror(err ? err : ENOMEM));
+		return CLI_USAGE;
 	}
-	tw_receiver_own(&q->rx, t->epoch);
 	return 0;
 }
 
@@ -968,16 +1002,23 @@ int cmd_tunnel(int argc, char **argv)
 
 	t.epoch = tw_new_epoch(0) & ~0xffull;
 	t.q = calloc(t.cfg.queues, sizeof(*t.q));
+	if (!t.q) {
+		fprintf(stderr, PFX "cannot allocate %u queues: %s\n", t.cfg.queues,
+			strerror(errno));
+		rc = CLI_USAGE;
+		goto out;
+	}
 	t.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!t.q || t.stop_fd < 0) {
-		fprintf(stderr, PFX "out of memory\n");
-		rc = CLI_FAIL;
+	if (t.stop_fd < 0) {
+		fprintf(stderr, PFX "cannot create the stop eventfd: %s\n", strerror(errno));
+		rc = CLI_USAGE;
 		goto out;
 	}
 	for (unsigned i = 0; i < t.cfg.queues; i++) {
 		t.q[i].t = &t;
 		t.q[i].idx = i;
-		if ((rc = queue_listen(&t, &t.q[i], &local, local_len, &peer, peer_len)))
+		if ((rc = queue_keys(&t, &t.q[i])) ||
+		    (rc = queue_listen(&t, &t.q[i], &local, local_len, &peer, peer_len)))
 			goto out;
 	}
 	to = (struct tb_tun_opts){
