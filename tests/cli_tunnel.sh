@@ -48,6 +48,14 @@ expect "cannot resolve 'no-such-host.invalid'" bad-peer --tun x --listen 127.0.0
 # 192.0.2.1 (TEST-NET-1) is no address of this machine: the socket fails before any device.
 expect "cannot listen on 192.0.2.1:9" not-local --tun x --listen 192.0.2.1:9 --key "$tmp/key"
 
+# Queue q uses port PORT+q: a port that would carry the last queue past 65535
+# is refused, not wrapped around to 0 and up. (tb/x, a name the kernel
+# refuses: no device even if the check were missing.)
+expect "port 65535 with --queues 2 would put queue 1 on port 65536" listen-port-wraps \
+	--tun tb/x --listen 127.0.0.1:65535 --queues 2 --key "$tmp/key"
+expect "--peer: port 65534 with --queues 3" peer-port-wraps --tun tb/x \
+	--listen 127.0.0.1:40000 --peer 127.0.0.1:65534 --queues 3 --key "$tmp/key"
+
 # libcrypto without its default provider can't set up the cipher: a setup
 # failure, so status 2, with libcrypto's reason. The device name is one the
 # kernel refuses, so that no device is made whatever the order of the steps.

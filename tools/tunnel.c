@@ -136,7 +136,7 @@ void cmd_tunnel_usage(FILE *f)
 		"  --cipher C            aes-256-gcm (default), chacha20-poly1305, or none (no\n"
 		"                        encryption, no authentication: for measurements only)\n"
 		"  --queues N            TUN queues, one thread each (default 1); queue q uses\n"
-		"                        port PORT+q at both ends\n"
+		"                        port PORT+q at both ends, which must stay <= 65535\n"
 		"  --mtu M               the TUN device's MTU (default %u)\n"
 		"  --no-coalesce         one TUN write per received packet\n"
 		"  --no-order            do not sort each receive burst by the sender's counter\n"
@@ -363,6 +363,26 @@ static void set_port(struct sockaddr_storage *a, int add)
 		struct sockaddr_in6 *s = (struct sockaddr_in6 *)a;
 		s->sin6_port = htons((uint16_t)(ntohs(s->sin6_port) + add));
 	}
+}
+
+/*
+ * Queue q uses port PORT + q at both ends: refuses a PORT that would carry
+ * the last queue past 65535 rather than wrap around. 0, or CLI_USAGE after
+ * saying why.
+ */
+static int check_ports(const char *opt, const struct sockaddr_storage *a, unsigned queues)
+{
+	unsigned port =
+		ntohs(a->ss_family == AF_INET ? ((const struct sockaddr_in *)a)->sin_port
+					      : ((const struct sockaddr_in6 *)a)->sin6_port);
+
+	if (port + queues - 1 <= 65535)
+		return 0;
+	fprintf(stderr,
+		PFX "%s: port %u with --queues %u would put queue %u on port %u, past 65535 "
+		    "(queue q uses port PORT+q; PORT may be at most %u)\n",
+		opt, port, queues, queues - 1, port + queues - 1, 65536 - queues);
+	return CLI_USAGE;
 }
 
 static const char *addr_str(const struct sockaddr *a, char *buf, size_t len)
@@ -998,6 +1018,9 @@ int cmd_tunnel(int argc, char **argv)
 		goto out;
 	if (t.cfg.peer &&
 	    (rc = resolve("--peer", t.cfg.peer, local.ss_family, 0, &peer, &peer_len)))
+		goto out;
+	if ((rc = check_ports("--listen", &local, t.cfg.queues)) ||
+	    (peer_len && (rc = check_ports("--peer", &peer, t.cfg.queues))))
 		goto out;
 
 	t.epoch = tw_new_epoch(0) & ~0xffull;
