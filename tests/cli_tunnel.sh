@@ -39,6 +39,8 @@ expect "--key FILE is required" no-key --tun x --listen 127.0.0.1:1
 expect "unknown cipher 'rot13'" cipher --tun x --listen 127.0.0.1:1 --key "$tmp/key" --cipher rot13
 expect "--queues" queues --tun x --listen 127.0.0.1:1 --key "$tmp/key" --queues 0
 expect "--mtu" mtu --tun x --listen 127.0.0.1:1 --key "$tmp/key" --mtu 70000
+expect "more than 0 and at most 86400" stats --tun x --listen 127.0.0.1:1 --key "$tmp/key" \
+	--stats 86401
 expect "not a valid interface name" tun-name --tun 0123456789abcdefXYZ --listen 127.0.0.1:1 --key "$tmp/key"
 expect "cannot open '$tmp/missing'" missing-key --tun x --listen 127.0.0.1:1 --key "$tmp/missing"
 expect "does not hold a key" bad-key --tun x --listen 127.0.0.1:1 --key "$tmp/bad"
@@ -47,6 +49,15 @@ expect "cannot resolve 'no-such-host.invalid'" bad-peer --tun x --listen 127.0.0
 	--peer no-such-host.invalid:1 --key "$tmp/key"
 # 192.0.2.1 (TEST-NET-1) is no address of this machine: the socket fails before any device.
 expect "cannot listen on 192.0.2.1:9" not-local --tun x --listen 192.0.2.1:9 --key "$tmp/key"
+
+# The help gives the options' ranges.
+help=$("$cli" tunnel --help) || fail "tunnel --help: exit status $?"
+for w in "--queues N" 1..64 576..65475 "--stats SECONDS" 86400 "fractions"; do
+	case $help in
+	*"$w"*) ;;
+	*) fail "tunnel --help does not say '$w'" ;;
+	esac
+done
 
 # Queue q uses port PORT+q: a port that would carry the last queue past 65535
 # is refused, not wrapped around to 0 and up. (tb/x, a name the kernel

@@ -135,14 +135,15 @@ void cmd_tunnel_usage(FILE *f)
 		"  --key FILE            the pre-shared key (tunbatch genkey > FILE)\n"
 		"  --cipher C            aes-256-gcm (default), chacha20-poly1305, or none (no\n"
 		"                        encryption, no authentication: for measurements only)\n"
-		"  --queues N            TUN queues, one thread each (default 1); queue q uses\n"
-		"                        port PORT+q at both ends, which must stay <= 65535\n"
-		"  --mtu M               the TUN device's MTU (default %u)\n"
+		"  --queues N            TUN queues, 1..64, one thread each (default 1); queue q\n"
+		"                        uses port PORT+q at both ends, which must stay <= 65535\n"
+		"  --mtu M               the TUN device's MTU, 576..65475 (default %u)\n"
 		"  --no-coalesce         one TUN write per received packet\n"
 		"  --no-order            do not sort each receive burst by the sender's counter\n"
 		"  --no-tun-offload      a TUN without virtio headers: one packet per read/write\n"
 		"  --no-carrier-offload  no UDP GSO/GRO: one datagram per message\n"
 		"  --stats SECONDS       print counters every SECONDS, and once at exit\n"
+		"                        (more than 0, at most 86400; fractions allowed)\n"
 		"  --json                counters as JSON lines\n"
 		"  -h, --help            this text\n\n"
 		"SIGINT or SIGTERM stops it and removes the device. Exit status: 0 stopped by a\n"
@@ -259,7 +260,8 @@ static int parse_args(int argc, char **argv, struct config *c)
 		case O_STATS:
 			c->stats = strtod(optarg, &end);
 			if (end == optarg || *end || !(c->stats > 0) || c->stats > 86400)
-				return usage_error("--stats: '%s' is not a number of seconds",
+				return usage_error("--stats: '%s' is not a number of seconds, more "
+						   "than 0 and at most 86400",
 						   optarg);
 			break;
 		case O_JSON:
