@@ -50,9 +50,9 @@ expect "cannot resolve 'no-such-host.invalid'" bad-peer --tun x --listen 127.0.0
 # 192.0.2.1 (TEST-NET-1) is no address of this machine: the socket fails before any device.
 expect "cannot listen on 192.0.2.1:9" not-local --tun x --listen 192.0.2.1:9 --key "$tmp/key"
 
-# The help gives the options' ranges.
+# The help gives the options' ranges, and what --json prints without --stats.
 help=$("$cli" tunnel --help) || fail "tunnel --help: exit status $?"
-for w in "--queues N" 1..64 576..65475 "--stats SECONDS" 86400 "fractions"; do
+for w in "--queues N" 1..64 576..65475 "--stats SECONDS" 86400 "fractions" '"final"'; do
 	case $help in
 	*"$w"*) ;;
 	*) fail "tunnel --help does not say '$w'" ;;

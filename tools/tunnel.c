@@ -144,7 +144,8 @@ void cmd_tunnel_usage(FILE *f)
 		"  --no-carrier-offload  no UDP GSO/GRO: one datagram per message\n"
 		"  --stats SECONDS       print counters every SECONDS, and once at exit\n"
 		"                        (more than 0, at most 86400; fractions allowed)\n"
-		"  --json                counters as JSON lines\n"
+		"  --json                counters as JSON lines; without --stats, one line only,\n"
+		"                        its event \"final\", at exit\n"
 		"  -h, --help            this text\n\n"
 		"SIGINT or SIGTERM stops it and removes the device. Exit status: 0 stopped by a\n"
 		"signal, 1 a failure while running, 2 bad usage or a setup failure.\n",
