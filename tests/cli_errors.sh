@@ -88,6 +88,14 @@ fi
 out=$("$cli" coalesce --json "$tmp/hdr_only.pcap") || fail "header-only pcap: exit $?"
 case $out in *'"packets_in":0,'*'"writes":0,'*) ;; *) fail "header-only pcap: $out" ;; esac
 "$cli" coalesce --help | grep -q -- --vnet-log || fail "coalesce --help"
+# Its exit-status line covers every status the command returns.
+u=$("$cli" coalesce --help | tr '\n' ' ')
+for w in "out of memory" "can't be created" "is the input"; do
+	case $u in
+	*"$w"*) ;;
+	*) fail "coalesce --help does not say '$w'" ;;
+	esac
+done
 "$cli" help coalesce | grep -q -- --batch || fail "help coalesce"
 "$cli" --version | grep -q '^tunbatch [0-9]' || fail "--version"
 "$cli" -V | grep -q '^tunbatch [0-9]' || fail "-V"
