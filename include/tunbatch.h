@@ -121,7 +121,7 @@ void tb_arena_destroy(struct tb_arena *a);
  * reset. When the slab is full the arena chains another chunk rather than
  * moving what it handed out; the next reset consolidates the chunks into one
  * slab, so a steady state makes no allocation. NULL with errno ENOMEM
- * when out of memory.
+ * when out of memory or when size is above SIZE_MAX / 2.
  */
 void *tb_arena_reserve(struct tb_arena *a, size_t size);
 
@@ -152,10 +152,14 @@ struct tb_superpacket {
 
 /*
  * Embed this in your own writer and recover it with container_of.
- * write: one plain packet (a plain, all-zero virtio header on TUN).
+ * write: one plain packet (behind an all-zero virtio header on a TUN device
+ * with virtio headers, bare on one without).
  * write_gso: one superpacket.
- * Both return 0 or a negative errno. Both are called synchronously, but the
- * memory they are shown stays valid until the coalescer's flush returns.
+ * Both return 0 or a negative errno. Both are called synchronously. The
+ * packet bytes they are shown (pkt, and what the payload iovecs point at)
+ * stay valid until the coalescer's flush returns; the struct tb_superpacket
+ * itself, its hdr bytes and its payload array are valid only during the
+ * call, reused for the next superpacket: copy them to keep them.
  */
 struct tb_writer {
 	int (*write)(struct tb_writer *w, const void *pkt, size_t len);
@@ -171,7 +175,10 @@ struct tb_capture *tb_capture_create(unsigned caps);
 void tb_capture_destroy(struct tb_capture *c);
 struct tb_writer *tb_capture_writer(struct tb_capture *c);
 size_t tb_capture_count(const struct tb_capture *c);
-/* Record i (in write order): its bytes without the virtio header. */
+/* Record i (in write order): its bytes without the virtio header. NULL
+ * with errno EINVAL when i is not below tb_capture_count. The writer
+ * refuses a superpacket whose len is not hdr_len plus its payload iovecs
+ * with -EINVAL, before it copies anything. */
 const uint8_t *tb_capture_get(const struct tb_capture *c, size_t i, size_t *len,
 			      struct tb_vnet_hdr *vnet);
 void tb_capture_clear(struct tb_capture *c);
@@ -179,8 +186,12 @@ void tb_capture_clear(struct tb_capture *c);
 /*
  * pcap writer: one LINKTYPE_RAW record per write, the bytes as they would go
  * to TUN without the virtio header. vnet_log (may be NULL) gets one JSON
- * object per record describing its virtio header. Neither file is closed by
- * destroy.
+ * object per record describing its virtio header. A write returns -EIO when
+ * its pcap record can't be written. A log line that can't be written does
+ * not fail the write (the record is in the pcap file, and the coalescer
+ * would write its packets again): the log stops there, one line per record
+ * up to the failure, and ferror(vnet_log) tells it is incomplete. Neither
+ * file is closed by destroy, which flushes both.
  */
 struct tb_pcap_writer;
 
@@ -231,8 +242,10 @@ const char *tb_why_name(enum tb_why why);    /* "flush", "psh", "seq", ... */
 const char *tb_lane_name(enum tb_lane lane); /* "tcp", "udp", "pass" */
 
 struct tb_stats {
-	uint64_t pkts_in;		    /* committed packets */
-	uint64_t bytes_in;		    /* committed bytes */
+	uint64_t pkts_in;		    /* committed packets; with TB_COALESCE_ORDER
+					       counted when the lanes take them: at
+					       flush, or when max_pkts are held */
+	uint64_t bytes_in;		    /* committed bytes, counted with pkts_in */
 	uint64_t lane_pkts[TB_STATS_LANES]; /* packets per lane (enum tb_lane) */
 	uint64_t writes;		    /* writer calls that succeeded */
 	uint64_t bytes_out;		    /* bytes those writes carried */
@@ -269,20 +282,25 @@ struct tb_coalescer;
 
 /*
  * writer and arena must outlive the coalescer. opts may be NULL (both lanes
- * on). A lane whose offload the writer lacks is off. NULL when out of memory
- * or on bad arguments (errno is set).
+ * on). A lane whose offload the writer lacks is off. NULL with errno set:
+ * ENOMEM, or EINVAL for bad arguments (a NULL writer, write callback or
+ * arena, a flag bit that is not a TB_COALESCE_* value, max_pkts above
+ * 1 << 24, a reserved member of opts or of the writer not zero).
  */
 struct tb_coalescer *tb_coalescer_create(struct tb_writer *w, struct tb_arena *a,
 					 const struct tb_coalescer_opts *opts);
 void tb_coalescer_destroy(struct tb_coalescer *c);
 
-/* A buffer from the shared arena to decrypt one packet into. */
+/* A buffer from the shared arena to decrypt one packet into: NULL with
+ * errno ENOMEM as tb_arena_reserve. */
 void *tb_coalescer_reserve(struct tb_coalescer *c, size_t size);
 
 /*
  * Hands one IP packet to the coalescer. The memory must stay valid and
  * unchanged until the next flush (buffers from reserve do); it is never
- * modified. Returns 0, or -EINVAL for a NULL packet.
+ * modified. Returns 0, or -EINVAL (nothing taken) for a NULL coalescer, a
+ * NULL packet, a len above UINT32_MAX, or a coalescer made with
+ * TB_COALESCE_ORDER, which takes packets only with their key.
  */
 int tb_coalescer_commit(struct tb_coalescer *c, const void *pkt, size_t len);
 
@@ -297,7 +315,8 @@ int tb_coalescer_commit(struct tb_coalescer *c, const void *pkt, size_t len);
  * sorted by key; equal keys keep their arrival order. An in-order burst is
  * not sorted at all, and a burst with a few displaced packets costs little
  * more. Without TB_COALESCE_ORDER the key is ignored and this is
- * tb_coalescer_commit. Returns 0, or -EINVAL for a NULL packet.
+ * tb_coalescer_commit. Returns 0, or -EINVAL (nothing taken) for a NULL
+ * coalescer, a NULL packet or a len above UINT32_MAX.
  * tb_coalescer_commit on an ordering coalescer returns -EINVAL: a packet
  * without a key has no place in the order.
  */
@@ -362,7 +381,9 @@ const char *tb_vnet_err_name(enum tb_vnet_err err);
  * it (len bytes, without the virtio header) and, when it holds, rewrites
  * vh->hdr_len from the real IP + TCP/UDP headers: the kernel's value is not
  * trusted. A plain packet (GSO_NONE, no NEEDS_CSUM) is only checked for its
- * flags and gets hdr_len 0 unless it parses as a complete TCP or UDP packet.
+ * flag bits and for the ECN bit, which needs TCPV4 or TCPV6
+ * (TB_VNET_E_ECN), and gets hdr_len 0 unless it parses as a complete TCP or
+ * UDP packet.
  * vh is left unchanged when the header is refused. Reads nothing outside
  * pkt[0..len) whatever the input; pkt may be NULL only when len is 0.
  */
@@ -373,7 +394,8 @@ enum tb_vnet_err tb_vnet_validate(struct tb_vnet_hdr *vh, const uint8_t *pkt, si
  * A segment of a superpacket comes as iov[0] = its patched headers (in a
  * scratch buffer valid only during the call) and iov[1] = its payload,
  * pointing into the superpacket. A plain packet comes as iov[0] = the packet
- * itself; a finished NEEDS_CSUM packet in two or three pieces. Returns 0 to
+ * itself; a finished NEEDS_CSUM packet in one to three pieces (one when its
+ * checksum field ends the packet within its first 128 bytes). Returns 0 to
  * go on; anything else stops the segmentation.
  */
 typedef int (*tb_segment_fn)(void *user, const struct iovec *iov, unsigned iovcnt);
@@ -457,9 +479,11 @@ struct tb_tun;
 /*
  * Creates the interface, or attaches to an existing one of that name, in
  * the caller's network namespace. opts may be NULL. NULL on failure with
- * errno set: EINVAL for bad options, EPERM without CAP_NET_ADMIN, ENOENT
- * without /dev/net/tun, EBUSY for a name taken by another kind of device...
- * The interface is left down.
+ * errno set: EINVAL for bad options or a name the kernel refuses (another
+ * kind of device, or a TUN device whose multi-queue flag differs), EBUSY
+ * for a single-queue TUN device of that name already open elsewhere, EPERM
+ * without CAP_NET_ADMIN, ENOENT without /dev/net/tun, EMFILE when no fd is
+ * left for a queue or the wake eventfd... The interface is left down.
  */
 struct tb_tun *tb_tun_open(const struct tb_tun_opts *opts);
 
@@ -469,9 +493,12 @@ struct tb_tun *tb_tun_open(const struct tb_tun_opts *opts);
  * message-preserving fd (socketpair, for tests), taken to carry virtio
  * headers unless opts->no_vnet_hdr, with opts->offloads (0: all) as if
  * negotiated. The fd is made non-blocking and is not closed by
- * tb_tun_close. One queue.
+ * tb_tun_close. One queue. NULL with errno set: EBADF for a negative fd,
+ * EBADFD for a /dev/net/tun fd never bound with TUNSETIFF (it carries
+ * nothing), EINVAL for a reserved member not zero, or the system's own
+ * code (EMFILE when no fd is left for the wake eventfd, ...).
  */
-struct tb_tun *tb_tun_attach(int fd, const struct tb_tun_opts *opts); /* NULL, errno set */
+struct tb_tun *tb_tun_attach(int fd, const struct tb_tun_opts *opts);
 
 /* Closes the queues' fds (unless attached) and frees every writer. */
 void tb_tun_close(struct tb_tun *t);
@@ -486,18 +513,22 @@ unsigned tb_tun_caps(const struct tb_tun *t);
 
 /*
  * Wakes every reader and writer blocked on this device, now and later:
- * they return -ESHUTDOWN. For shutdown; safe from any thread or a signal
- * handler.
+ * they return -ESHUTDOWN. Every tb_tun_read from then on returns it, even
+ * with packets queued; a writer returns it only when it must wait for room
+ * in the queue (a write that needs no wait is still made). For shutdown;
+ * safe from any thread or a signal handler.
  */
 void tb_tun_wake(struct tb_tun *t);
 
 /*
  * The writer of one queue, owned by t, with caps = tb_tun_caps(t). It
- * sends [virtio header, headers, payload...] with one writev: plain
- * packets carry an all-zero virtio header. A full queue (EAGAIN) is waited
- * out with poll and an interrupted call is retried; a write the kernel
- * rejects returns its -errno, so the coalescer writes the originals
- * instead. NULL with errno EINVAL when queue is out of range.
+ * sends [virtio header, headers, payload...] with one writev. A plain
+ * packet carries an all-zero virtio header on a device with virtio headers
+ * (tb_tun_vnet), and goes bare on one without. A full queue (EAGAIN) is
+ * waited out with poll (-ESHUTDOWN instead once the device is woken) and
+ * an interrupted call is retried; a write the kernel rejects returns its
+ * -errno, so the coalescer writes the originals instead. NULL with errno
+ * EINVAL when queue is out of range.
  */
 struct tb_writer *tb_tun_writer(struct tb_tun *t, unsigned queue);
 
@@ -515,7 +546,8 @@ struct tb_tun_pkt {
 };
 
 struct tb_tun_reader_opts {
-	size_t buf_size;      /* packet buffer bytes; 0: 1 MiB; at least 64 KiB + 64 */
+	size_t buf_size;      /* packet buffer bytes; 0: 1 MiB; a value below
+				 64 KiB + 64 is raised to it, not refused */
 	unsigned max_pkts;    /* packets per tb_tun_read; 0: 64 */
 	uint32_t reserved[8]; /* zero */
 };
@@ -544,11 +576,11 @@ struct tb_tun_reader *tb_tun_reader_create(struct tb_tun *t, unsigned queue,
 void tb_tun_reader_destroy(struct tb_tun_reader *r);
 
 /*
- * Waits up to timeout_ms (-1: no limit, 0: not at all) for packets, then
- * drains. *pkts points to the packets, valid until the next call. Returns
- * how many (0 on timeout or when every packet read was refused), -ESHUTDOWN
- * once the device is woken, -EPIPE at the end of a non-TUN fd, or another
- * negative errno.
+ * Waits up to timeout_ms (-1: no limit, 0: not at all; a signal neither ends
+ * nor restarts the wait) for packets, then drains. *pkts points to the
+ * packets, valid until the next call. Returns how many (0 on timeout or when
+ * every packet read was refused), -ESHUTDOWN once the device is woken, -EPIPE
+ * at the end of a non-TUN fd, or another negative errno.
  */
 int tb_tun_read(struct tb_tun_reader *r, int timeout_ms, const struct tb_tun_pkt **pkts);
 
@@ -601,7 +633,8 @@ struct tb_carrier;
  * Opens and binds the socket. NULL on failure with errno set: EINVAL for
  * bad options (no bind address, an address family other than
  * AF_INET/AF_INET6, a bind_len too short for it, unknown flags, negative
- * buffer sizes, more than 1024 recv_slots, slots over 1 MiB), EADDRINUSE,
+ * buffer sizes, more than 1024 recv_slots, slots over 1 MiB, send_max over
+ * 2^20, send_size over 1 GiB, a reserved member not zero), EADDRINUSE,
  * ENOMEM, ...
  */
 struct tb_carrier *tb_carrier_open(const struct tb_carrier_opts *opts);
@@ -614,7 +647,11 @@ unsigned tb_carrier_offloads(const struct tb_carrier *c); /* TB_CARRIER_GSO | TB
 
 /*
  * Wakes every receive and send blocked on this carrier, now and later:
- * they return -ESHUTDOWN. Safe from any thread or a signal handler.
+ * they return -ESHUTDOWN. A receive that still has views from an earlier
+ * recvmmsg returns them first, even after the wake. Reserve, commit and
+ * flush return -ESHUTDOWN only when they must wait for room in the socket
+ * buffer (what is held is then discarded); a send that needs no wait is
+ * still made. Safe from any thread or a signal handler.
  */
 void tb_carrier_wake(struct tb_carrier *c);
 
@@ -627,15 +664,19 @@ struct tb_dgram {
 };
 
 /*
- * Waits up to timeout_ms (-1: no limit, 0: not at all) for datagrams, then
- * takes what is queued with one recvmmsg. A slot that UDP_GRO filled with
- * many datagrams of one sender is split into one view per datagram, without
- * copying. A datagram larger than its slot (MSG_TRUNC) is counted and
- * dropped, never delivered cut. *dgrams points to the views in arrival
- * order. At most 64 views per slot are handed out per call: when one
- * recvmmsg brought more, the next call returns the rest without waiting or
- * calling the kernel. Returns how many (0 on timeout), -ESHUTDOWN once woken,
- * or another negative errno.
+ * Waits up to timeout_ms (-1: no limit, 0: not at all; a signal neither ends
+ * nor restarts the wait) for datagrams, then takes what is queued with one
+ * recvmmsg. A slot that UDP_GRO filled with many datagrams of one sender is
+ * split into one view per datagram, without copying. A datagram larger than
+ * its slot (MSG_TRUNC) is counted and dropped, never delivered cut. *dgrams
+ * points to the views in arrival order. One call hands out at most
+ * 64 x recv_slots views in all (the size of the view array), however they
+ * are spread over the slots: when one recvmmsg brought more, the next call
+ * returns the rest without waiting or calling the kernel. Returns how many:
+ * 0 on timeout, and also when the wait ended but recvmmsg found nothing or
+ * every slot it filled was dropped (too large, or a bad GRO message);
+ * -ESHUTDOWN once woken and the views of an earlier recvmmsg are all handed
+ * out; or another negative errno.
  *
  * The contract that makes a receive path copy-free: the views and the bytes
  * they point to stay valid, and the carrier leaves them unchanged, until the
@@ -653,7 +694,9 @@ int tb_carrier_recv(struct tb_carrier *c, int timeout_ms, struct tb_dgram **dgra
  * reserving another. When the carrier holds send_max datagrams or
  * send_size bytes, reserve sends what is held first (a datagram dropped
  * then is reported by the next flush). Buffers are 16-byte aligned. NULL
- * with errno set: EINVAL for a size over 65507, ESHUTDOWN once woken.
+ * with errno set: EINVAL for a size over 65507; ESHUTDOWN when, once woken,
+ * that send had to wait for room in the socket buffer (what was held is
+ * discarded).
  */
 void *tb_carrier_reserve(struct tb_carrier *c, size_t size);
 
@@ -663,7 +706,8 @@ void *tb_carrier_reserve(struct tb_carrier *c, size_t size);
  * than the reserved size, a bad address: NULL, a family the socket can't
  * reach, a short to_len, port 0). An AF_INET destination of an IPv6
  * carrier is sent to as ::ffff:a.b.c.d. When send_max datagrams are held,
- * commit sends them first, so it may also return -ESHUTDOWN.
+ * commit sends them first, so it may also return -ESHUTDOWN, when, once
+ * woken, that send had to wait for room in the socket buffer.
  */
 int tb_carrier_commit(struct tb_carrier *c, const void *buf, size_t len, const struct sockaddr *to,
 		      socklen_t to_len);
@@ -678,8 +722,9 @@ int tb_carrier_commit(struct tb_carrier *c, const void *buf, size_t len, const s
  * through a device without checksum offload) UDP_SEGMENT is turned off for
  * this carrier and the refused datagrams are sent on their own: none is
  * lost. A datagram the kernel refuses for another reason is counted under
- * its errno and dropped. Returns 0, -ESHUTDOWN once woken, or the first
- * negative errno a datagram was dropped for.
+ * its errno and dropped. Returns 0, -ESHUTDOWN when, once woken, it had to
+ * wait for room (the rest is discarded), or the first negative errno a
+ * datagram was dropped for.
  */
 int tb_carrier_flush(struct tb_carrier *c);
 
@@ -693,7 +738,7 @@ struct tb_carrier_stats {
 	uint64_t gro_bufs;	/* slots that held more than one datagram */
 	uint64_t gro_dgrams;	/* datagrams in those slots */
 	uint64_t truncated;	/* datagrams larger than their slot: dropped */
-	uint64_t send_calls;	/* sendmmsg and sendmsg calls */
+	uint64_t send_calls;	/* sendmmsg calls */
 	uint64_t tx_dgrams;	/* datagrams the kernel took */
 	uint64_t tx_bytes;	/* bytes the kernel took */
 	uint64_t gso_msgs;	/* UDP_SEGMENT messages the kernel took */

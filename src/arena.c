@@ -64,8 +64,10 @@ void *tb_arena_reserve(struct tb_arena *a, size_t size)
 {
 	void *p;
 
-	if (size > SIZE_MAX / 2)
+	if (size > SIZE_MAX / 2) {
+		errno = ENOMEM; /* no chunk could ever hold it */
 		return NULL;
+	}
 	for (;;) {
 		p = tbi_arena_take(a->cur, size);
 		if (p)
@@ -78,8 +80,10 @@ void *tb_arena_reserve(struct tb_arena *a, size_t size)
 	struct tbi_chunk *ch = a->cur;
 	size_t want = a->head->size > size ? a->head->size : size;
 	struct tbi_chunk *n = chunk_new(want);
-	if (!n)
+	if (!n) {
+		errno = ENOMEM;
 		return NULL;
+	}
 	ch->next = n;
 	a->cur = n;
 	a->capacity += want;

@@ -71,9 +71,22 @@ static int cap_write_gso(struct tb_writer *w, const struct tb_superpacket *sp)
 {
 	struct tb_capture *c = (struct tb_capture *)w;
 	int rc = injected(c, 1);
-	size_t off;
+	size_t off = sp->vnet.hdr_len;
 
-	if (rc || (rc = reserve_bytes(c, sp->len)))
+	if (rc)
+		return rc;
+	/* The buffer is sized from sp->len: the pieces must add up to it
+	 * before a byte is copied. */
+	if (off > sp->len)
+		return -EINVAL;
+	for (unsigned i = 0; i < sp->n_payload; i++) {
+		if (sp->payload[i].iov_len > sp->len - off)
+			return -EINVAL;
+		off += sp->payload[i].iov_len;
+	}
+	if (off != sp->len)
+		return -EINVAL;
+	if ((rc = reserve_bytes(c, sp->len)))
 		return rc;
 	off = c->used;
 	memcpy(c->buf + off, sp->hdr, sp->vnet.hdr_len);
@@ -82,8 +95,6 @@ static int cap_write_gso(struct tb_writer *w, const struct tb_superpacket *sp)
 		memcpy(c->buf + off, sp->payload[i].iov_base, sp->payload[i].iov_len);
 		off += sp->payload[i].iov_len;
 	}
-	if (off - c->used != sp->len)
-		return -EINVAL; /* the superpacket's length does not add up */
 	c->recs[c->nrecs] = (struct rec){c->used, sp->len, sp->vnet};
 	c->nrecs++;
 	c->used = off;
@@ -124,8 +135,10 @@ size_t tb_capture_count(const struct tb_capture *c)
 const uint8_t *tb_capture_get(const struct tb_capture *c, size_t i, size_t *len,
 			      struct tb_vnet_hdr *vnet)
 {
-	if (i >= c->nrecs)
+	if (i >= c->nrecs) {
+		errno = EINVAL;
 		return NULL;
+	}
 	if (len)
 		*len = c->recs[i].len;
 	if (vnet)

@@ -5,6 +5,9 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#define FLAGS_KNOWN                                                                                \
+	(TB_COALESCE_NO_TCP | TB_COALESCE_NO_UDP | TB_COALESCE_VERIFY_CSUM | TB_COALESCE_ORDER)
+
 /* A packet held for ordering (TB_COALESCE_ORDER) until the lanes see it. */
 struct tbi_held {
 	const uint8_t *pkt;
@@ -80,7 +83,7 @@ struct tb_coalescer *tb_coalescer_create(struct tb_writer *w, struct tb_arena *a
 
 	_Static_assert(TB_LANE_COUNT <= TB_STATS_LANES, "struct tb_stats: lane_pkts is full");
 	_Static_assert(TB_WHY_COUNT <= TB_STATS_WHYS, "struct tb_stats: why is full");
-	if (!w || !w->write || !a || max_pkts > (1u << 24) ||
+	if (!w || !w->write || !a || max_pkts > (1u << 24) || (flags & ~(unsigned)FLAGS_KNOWN) ||
 	    !tbi_reserved_zero(w->reserved, sizeof(w->reserved)) ||
 	    (opts && !tbi_reserved_zero(opts->reserved, sizeof(opts->reserved)))) {
 		errno = EINVAL;

@@ -199,7 +199,8 @@ int tbi_verify_csum(const struct tbi_pkt *p);
 int tbi_wake_open(void); /* the eventfd, or a negative errno */
 void tbi_wake(int wake_fd);
 /*
- * One wait for events on fd, or for the wake eventfd; EINTR is retried.
+ * One wait for events on fd, or for the wake eventfd; EINTR is retried
+ * with the time left of timeout_ms (CLOCK_MONOTONIC).
  * Returns fd's revents (> 0), 0 on timeout, -ESHUTDOWN once woken, or a
  * negative errno.
  */

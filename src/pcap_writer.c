@@ -13,6 +13,7 @@ struct tb_pcap_writer {
 	struct tb_writer w; /* first: container_of is a cast */
 	FILE *pcap;
 	FILE *log;
+	int log_failed; /* a line was lost: nothing more is logged */
 	uint32_t n;
 };
 
@@ -42,16 +43,24 @@ static const char *gso_name(uint8_t t)
 	}
 }
 
-static int log_vnet(struct tb_pcap_writer *p, const struct tb_vnet_hdr *v)
+/*
+ * The log line of a record already in the pcap file. Its failure does not
+ * fail the write: the coalescer would then write the superpacket's packets
+ * again, and the pcap file would hold them twice. The log stops at its
+ * first lost line, so that line i still describes record i; the stream's
+ * error indicator (ferror) tells the caller it is incomplete.
+ */
+static void log_vnet(struct tb_pcap_writer *p, const struct tb_vnet_hdr *v)
 {
-	if (!p->log)
-		return 0;
+	if (!p->log || p->log_failed)
+		return;
 	int n = fprintf(p->log,
 			"{\"gso_type\":\"%s\",\"gso_size\":%u,\"hdr_len\":%u,\"csum_start\":%u,"
 			"\"csum_offset\":%u,\"needs_csum\":%s}\n",
 			gso_name(v->gso_type), v->gso_size, v->hdr_len, v->csum_start,
 			v->csum_offset, (v->flags & TB_VNET_F_NEEDS_CSUM) ? "true" : "false");
-	return n < 0 ? -EIO : 0;
+	if (n < 0)
+		p->log_failed = 1;
 }
 
 static int pw_write(struct tb_writer *w, const void *pkt, size_t len)
@@ -64,7 +73,8 @@ static int pw_write(struct tb_writer *w, const void *pkt, size_t len)
 		return rc;
 	if (len && fwrite(pkt, len, 1, p->pcap) != 1)
 		return -EIO;
-	return log_vnet(p, &none);
+	log_vnet(p, &none);
+	return 0;
 }
 
 static int pw_write_gso(struct tb_writer *w, const struct tb_superpacket *sp)
@@ -80,7 +90,8 @@ static int pw_write_gso(struct tb_writer *w, const struct tb_superpacket *sp)
 		if (sp->payload[i].iov_len &&
 		    fwrite(sp->payload[i].iov_base, sp->payload[i].iov_len, 1, p->pcap) != 1)
 			return -EIO;
-	return log_vnet(p, &sp->vnet);
+	log_vnet(p, &sp->vnet);
+	return 0;
 }
 
 struct tb_pcap_writer *tb_pcap_writer_create(FILE *pcap, FILE *vnet_log, unsigned caps)

@@ -120,12 +120,17 @@ static int set_nonblock(int fd)
 	return 0;
 }
 
+/* NULL with errno set: ENOMEM, or why the eventfd could not be made
+ * (EMFILE, ENFILE, ...). */
 static struct tb_tun *tun_alloc(unsigned nq)
 {
 	struct tb_tun *t = calloc(1, sizeof(*t));
+	int e = -ENOMEM;
 
-	if (!t)
+	if (!t) {
+		errno = ENOMEM;
 		return NULL;
+	}
 	t->wake_fd = -1;
 	t->fds = malloc(nq * sizeof(*t->fds));
 	t->writers = calloc(nq, sizeof(*t->writers));
@@ -135,11 +140,14 @@ static struct tb_tun *tun_alloc(unsigned nq)
 		t->fds[i] = -1;
 	t->nq = nq;
 	t->wake_fd = tbi_wake_open();
-	if (t->wake_fd < 0)
+	if (t->wake_fd < 0) {
+		e = t->wake_fd;
 		goto fail;
+	}
 	return t;
 fail:
 	tb_tun_close(t);
+	errno = -e;
 	return NULL;
 }
 
@@ -206,10 +214,8 @@ struct tb_tun *tb_tun_open(const struct tb_tun_opts *opts)
 		return NULL;
 	}
 	t = tun_alloc(nq);
-	if (!t) {
-		errno = ENOMEM;
+	if (!t)
 		return NULL;
-	}
 	if (nq > 1)
 		flags |= IFF_MULTI_QUEUE;
 	e = -EINVAL;
@@ -253,10 +259,8 @@ struct tb_tun *tb_tun_attach(int fd, const struct tb_tun_opts *opts)
 		return NULL;
 	}
 	t = tun_alloc(1);
-	if (!t) {
-		errno = ENOMEM;
+	if (!t)
 		return NULL;
-	}
 	t->attached = 1;
 	t->fds[0] = fd;
 	if ((e = set_nonblock(fd)))
@@ -268,6 +272,9 @@ struct tb_tun *tb_tun_attach(int fd, const struct tb_tun_opts *opts)
 		t->vnet = !!(ifr.ifr_flags & IFF_VNET_HDR);
 		if (t->vnet && (e = setup_vnet(t, fd, want)))
 			goto done;
+	} else if (errno == EBADFD) {
+		/* /dev/net/tun never bound with TUNSETIFF: it carries nothing. */
+		e = -EBADFD;
 	} else {
 		t->vnet = !o.no_vnet_hdr;
 		t->offloads = t->vnet ? sane_offloads(want) : 0;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 int tbi_wake_open(void)
@@ -27,17 +28,31 @@ void tbi_wake(int wake_fd)
 	}
 }
 
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 int tbi_poll_wake(int fd, short events, int wake_fd, int timeout_ms)
 {
 	struct pollfd p[2] = {
 		{.fd = fd, .events = events},
 		{.fd = wake_fd, .events = POLLIN},
 	};
-	int n;
+	int64_t end = timeout_ms > 0 ? now_ns() + (int64_t)timeout_ms * 1000000 : 0;
+	int n, left = timeout_ms;
 
-	do
-		n = poll(p, 2, timeout_ms);
-	while (n < 0 && errno == EINTR);
+	/* A signal does not end the wait, nor restart it: the time left goes on
+	 * (rounded up, so that the wait is never cut short). */
+	while ((n = poll(p, 2, left)) < 0 && errno == EINTR) {
+		if (timeout_ms > 0) {
+			int64_t rest = end - now_ns();
+			left = rest > 0 ? (int)((rest + 999999) / 1000000) : 0;
+		}
+	}
 	if (n < 0)
 		return -errno;
 	if (p[1].revents)

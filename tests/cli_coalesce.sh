@@ -178,4 +178,25 @@ for trace in "$traces"/*.pcap; do
 	fi
 done
 
+# --json always has swap, order and displaced; the text has a line for each
+# of --swap and --order only when it is given.
+ex="$src/examples/mixed.pcap"
+j=$("$cli" coalesce --json "$ex")
+case $j in
+*'"swap":0,"order":false,"displaced":0}') ;;
+*) fail "--json without --swap and --order: $j" ;;
+esac
+j=$("$cli" coalesce --json --swap 16 --order "$ex")
+case $j in
+*'"swap":16,"order":true,"displaced":'[1-9]*) ;;
+*) fail "--json --swap 16 --order: $j" ;;
+esac
+t=$("$cli" coalesce "$ex")
+case $t in *swapped* | *"order restored"*) fail "swapped or order restored without the options" ;; esac
+t=$("$cli" coalesce --swap 16 --order "$ex")
+printf '%s\n' "$t" | grep -q '^swapped  *one adjacent pair in every 16 packets$' ||
+	fail "no swapped line with --swap 16"
+printf '%s\n' "$t" | grep -Eq '^order restored +[1-9][0-9]* packets arrived displaced$' ||
+	fail "no order restored line with --order"
+
 finish

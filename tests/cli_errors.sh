@@ -88,9 +88,33 @@ fi
 out=$("$cli" coalesce --json "$tmp/hdr_only.pcap") || fail "header-only pcap: exit $?"
 case $out in *'"packets_in":0,'*'"writes":0,'*) ;; *) fail "header-only pcap: $out" ;; esac
 "$cli" coalesce --help | grep -q -- --vnet-log || fail "coalesce --help"
+# Its exit-status line covers every status the command returns.
+u=$("$cli" coalesce --help | tr '\n' ' ')
+for w in "out of memory" "can't be created" "is the input"; do
+	case $u in
+	*"$w"*) ;;
+	*) fail "coalesce --help does not say '$w'" ;;
+	esac
+done
 "$cli" help coalesce | grep -q -- --batch || fail "help coalesce"
 "$cli" --version | grep -q '^tunbatch [0-9]' || fail "--version"
-"$cli" >/dev/null 2>&1 && fail "no command: exit 0"
+"$cli" -V | grep -q '^tunbatch [0-9]' || fail "-V"
+# The usage names every top-level form, -h and -V included.
+for o in -h --help help; do
+	u=$("$cli" "$o") || fail "tunbatch $o: exit status $?"
+	for w in "help [COMMAND]" "-h | --help" "-V | --version" "standard error"; do
+		case $u in
+		*"$w"*) ;;
+		*) fail "tunbatch $o does not say '$w'" ;;
+		esac
+	done
+done
+# No arguments: the usage on standard error, nothing on standard output, status 2.
+"$cli" >"$tmp/stdout" 2>"$tmp/stderr"
+rc=$?
+[ "$rc" -eq 2 ] || fail "no arguments: exit status $rc, expected 2"
+[ ! -s "$tmp/stdout" ] || fail "no arguments: output on stdout"
+grep -q '^usage: tunbatch' "$tmp/stderr" || fail "no arguments: no usage on stderr"
 
 # Malformed packets inside a valid pcap pass through and are counted: a
 # record of 3 bytes, an IPv4 header claiming more bytes than it has, a

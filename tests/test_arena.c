@@ -3,6 +3,7 @@
  * consolidates so the steady state is one slab. */
 #include "testutil.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -152,6 +153,38 @@ static void test_oversize_and_limits(void **state)
 	tb_arena_destroy(a);
 }
 
+/* A size no chunk could hold is refused like a failed allocation: NULL
+ * with errno ENOMEM, the buffers handed out before left alone. */
+static void test_oversize_errno(void **state)
+{
+	(void)state;
+	struct tb_arena *a = tb_arena_create(1000);
+	uint8_t *small = tb_arena_reserve(a, 100);
+
+	fill(small, 100, 4);
+	errno = 0;
+	assert_null(tb_arena_reserve(a, SIZE_MAX / 2 + 1));
+	assert_int_equal(errno, ENOMEM);
+	errno = 0;
+	assert_null(tb_arena_reserve(a, SIZE_MAX));
+	assert_int_equal(errno, ENOMEM);
+	assert_true(intact(small, 100, 4));
+	assert_int_equal(tb_arena_chunks(a), 1);
+	tb_arena_destroy(a);
+}
+
+/* The coalescer's reserve is the arena's: the same errno. */
+static void test_coalescer_oversize_errno(void **state)
+{
+	(void)state;
+	struct tu_h *h = tu_new(TU_CAPS, NULL, 2048);
+
+	errno = 0;
+	assert_null(tb_coalescer_reserve(h->co, SIZE_MAX / 2 + 1));
+	assert_int_equal(errno, ENOMEM);
+	tu_free(h);
+}
+
 /* Through the coalescer: packets committed in a tiny arena that grows in
  * the middle of the burst still come out intact, and the next bursts fit. */
 static void test_coalescer_growth(void **state)
@@ -194,6 +227,8 @@ int main(void)
 		cmocka_unit_test(test_growth_keeps_buffers),
 		cmocka_unit_test(test_growth_small_buffers),
 		cmocka_unit_test(test_oversize_and_limits),
+		cmocka_unit_test(test_oversize_errno),
+		cmocka_unit_test(test_coalescer_oversize_errno),
 		cmocka_unit_test(test_coalescer_growth),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

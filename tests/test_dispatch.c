@@ -524,6 +524,33 @@ static void bad_arguments(void **st)
 	tb_arena_destroy(a);
 }
 
+/* Every flag bit past TB_COALESCE_ORDER is refused, as tb_carrier_open
+ * refuses its own: a later release may give one a meaning. */
+static void unknown_flags(void **st)
+{
+	(void)st;
+	struct tb_arena *a = tb_arena_create(4096);
+	struct tb_capture *cap = tb_capture_create(TU_CAPS);
+	struct tb_writer *w = tb_capture_writer(cap);
+	struct tb_coalescer_opts o = {.max_pkts = 16};
+	struct tb_coalescer *co;
+
+	for (unsigned bit = 4; bit < 32; bit++) {
+		o.flags = TB_COALESCE_NO_UDP | (1u << bit);
+		errno = 0;
+		assert_null(tb_coalescer_create(w, a, &o));
+		assert_int_equal(errno, EINVAL);
+	}
+	o.flags = TB_COALESCE_NO_TCP | TB_COALESCE_NO_UDP | TB_COALESCE_VERIFY_CSUM |
+		  TB_COALESCE_ORDER;
+	co = tb_coalescer_create(w, a, &o);
+	assert_non_null(co);
+	assert_int_equal(tb_coalescer_lanes(co), 1u << TB_LANE_PASS);
+	tb_coalescer_destroy(co);
+	tb_capture_destroy(cap);
+	tb_arena_destroy(a);
+}
+
 static void names(void **st)
 {
 	(void)st;
@@ -544,12 +571,19 @@ static void names(void **st)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(passthrough),		cmocka_unit_test(malformed_seals_lane),
-		cmocka_unit_test(truncated_everywhere), cmocka_unit_test(trailing_bytes_trimmed),
-		cmocka_unit_test(ip_options),		cmocka_unit_test(fragments),
-		cmocka_unit_test(ipv6_ext_headers),	cmocka_unit_test(lanes_off),
-		cmocka_unit_test(no_write_gso),		cmocka_unit_test(verify_csum),
-		cmocka_unit_test(bad_arguments),	cmocka_unit_test(names),
+		cmocka_unit_test(passthrough),
+		cmocka_unit_test(malformed_seals_lane),
+		cmocka_unit_test(truncated_everywhere),
+		cmocka_unit_test(trailing_bytes_trimmed),
+		cmocka_unit_test(ip_options),
+		cmocka_unit_test(fragments),
+		cmocka_unit_test(ipv6_ext_headers),
+		cmocka_unit_test(lanes_off),
+		cmocka_unit_test(no_write_gso),
+		cmocka_unit_test(verify_csum),
+		cmocka_unit_test(bad_arguments),
+		cmocka_unit_test(unknown_flags),
+		cmocka_unit_test(names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,7 +6,7 @@
  * around them are delivered intact; the packet cap, the buffer room, the
  * timeout, the wake eventfd and the end of the peer all behave; the writer
  * puts exactly [virtio header, headers, payload] on the wire and waits out
- * a full socket.
+ * a full socket; attach refuses what it can't use and says why.
  */
 #define _GNU_SOURCE
 #include "testutil.h"
@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -553,6 +554,49 @@ static void test_attach_offloads(void **state)
 	close(sv[1]);
 }
 
+/* The wake eventfd can't be made, no fd being left: attach says why
+ * (EMFILE), not ENOMEM. */
+static void test_attach_no_fd_left(void **state)
+{
+	struct rlimit old, low;
+	struct tb_tun *t;
+	int sv[2], lowest, e;
+	(void)state;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	lowest = dup(sv[0]); /* every fd below it is taken */
+	assert_true(lowest >= 0);
+	close(lowest);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)lowest;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	errno = 0;
+	t = tb_tun_attach(sv[0], NULL);
+	e = errno;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_null(t);
+	assert_int_equal(e, EMFILE);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* A /dev/net/tun fd that never had TUNSETIFF is no device (TUNGETIFF says
+ * EBADFD): refused, not taken for a socket. Opening it needs no privilege
+ * on most systems; where it fails there is nothing to check. */
+static void test_attach_unbound_tun(void **state)
+{
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	(void)state;
+
+	if (fd < 0)
+		skip();
+	errno = 0;
+	assert_null(tb_tun_attach(fd, NULL));
+	assert_int_equal(errno, EBADFD);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -564,6 +608,8 @@ int main(void)
 		cmocka_unit_test(test_writer_full_socket),
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test(test_attach_offloads),
+		cmocka_unit_test(test_attach_no_fd_left),
+		cmocka_unit_test(test_attach_unbound_tun),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

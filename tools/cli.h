@@ -9,7 +9,7 @@
 enum {
 	CLI_OK = 0,
 	CLI_FAIL = 1,  /* the run failed: output could not be written, out of memory */
-	CLI_USAGE = 2, /* bad command line, or an input file that can't be used */
+	CLI_USAGE = 2, /* bad command line, an input file that can't be used, a setup failure */
 };
 
 /* argv[0] is the subcommand's name. Returns the exit status. */

@@ -53,7 +53,9 @@ void cmd_coalesce_usage(FILE *f)
 		"  --json             print the summary as one JSON object\n"
 		"  --vnet-log FILE    one JSON line per write describing its virtio header\n"
 		"  -h, --help         this text\n\n"
-		"Exit status: 0 done, 1 output could not be written, 2 bad usage or input.\n",
+		"Exit status: 0 done; 1 an output could not be written, or out of memory; 2 bad\n"
+		"usage, an input that can't be used, or an output file that can't be created or\n"
+		"is the input file.\n",
 		MAX_BATCH, DEFAULT_BATCH, MAX_BATCH);
 }
 

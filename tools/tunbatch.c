@@ -26,11 +26,15 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: tunbatch COMMAND [OPTIONS] [ARGS]\n"
 		   "       tunbatch help [COMMAND]\n"
-		   "       tunbatch --version\n\n"
+		   "       tunbatch -h | --help\n"
+		   "       tunbatch -V | --version\n\n"
 		   "commands:\n");
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "\nRun 'tunbatch COMMAND --help' for a command's options.\n");
+	fprintf(f, "\nRun 'tunbatch COMMAND --help' for a command's options. -h, --help and help\n"
+		   "print this text, -V and --version the version, and exit 0. With no arguments\n"
+		   "this text goes to standard error and the exit status is 2, as for an unknown\n"
+		   "command; otherwise it is the command's.\n");
 }
 
 static const struct command *find(const char *name)

@@ -29,6 +29,7 @@
 #include <net/if.h>
 #include <netdb.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -134,15 +135,17 @@ void cmd_tunnel_usage(FILE *f)
 		"  --key FILE            the pre-shared key (tunbatch genkey > FILE)\n"
 		"  --cipher C            aes-256-gcm (default), chacha20-poly1305, or none (no\n"
 		"                        encryption, no authentication: for measurements only)\n"
-		"  --queues N            TUN queues, one thread each (default 1); queue q uses\n"
-		"                        port PORT+q at both ends\n"
-		"  --mtu M               the TUN device's MTU (default %u)\n"
+		"  --queues N            TUN queues, 1..64, one thread each (default 1); queue q\n"
+		"                        uses port PORT+q at both ends, which must stay <= 65535\n"
+		"  --mtu M               the TUN device's MTU, 576..65475 (default %u)\n"
 		"  --no-coalesce         one TUN write per received packet\n"
 		"  --no-order            do not sort each receive burst by the sender's counter\n"
 		"  --no-tun-offload      a TUN without virtio headers: one packet per read/write\n"
 		"  --no-carrier-offload  no UDP GSO/GRO: one datagram per message\n"
 		"  --stats SECONDS       print counters every SECONDS, and once at exit\n"
-		"  --json                counters as JSON lines\n"
+		"                        (more than 0, at most 86400; fractions allowed)\n"
+		"  --json                counters as JSON lines; without --stats, one line only,\n"
+		"                        its event \"final\", at exit\n"
 		"  -h, --help            this text\n\n"
 		"SIGINT or SIGTERM stops it and removes the device. Exit status: 0 stopped by a\n"
 		"signal, 1 a failure while running, 2 bad usage or a setup failure.\n",
@@ -258,7 +261,8 @@ static int parse_args(int argc, char **argv, struct config *c)
 		case O_STATS:
 			c->stats = strtod(optarg, &end);
 			if (end == optarg || *end || !(c->stats > 0) || c->stats > 86400)
-				return usage_error("--stats: '%s' is not a number of seconds",
+				return usage_error("--stats: '%s' is not a number of seconds, more "
+						   "than 0 and at most 86400",
 						   optarg);
 			break;
 		case O_JSON:
@@ -362,6 +366,26 @@ static void set_port(struct sockaddr_storage *a, int add)
 		struct sockaddr_in6 *s = (struct sockaddr_in6 *)a;
 		s->sin6_port = htons((uint16_t)(ntohs(s->sin6_port) + add));
 	}
+}
+
+/*
+ * Queue q uses port PORT + q at both ends: refuses a PORT that would carry
+ * the last queue past 65535 rather than wrap around. 0, or CLI_USAGE after
+ * saying why.
+ */
+static int check_ports(const char *opt, const struct sockaddr_storage *a, unsigned queues)
+{
+	unsigned port =
+		ntohs(a->ss_family == AF_INET ? ((const struct sockaddr_in *)a)->sin_port
+					      : ((const struct sockaddr_in6 *)a)->sin6_port);
+
+	if (port + queues - 1 <= 65535)
+		return 0;
+	fprintf(stderr,
+		PFX "%s: port %u with --queues %u would put queue %u on port %u, past 65535 "
+		    "(queue q uses port PORT+q; PORT may be at most %u)\n",
+		opt, port, queues, queues - 1, port + queues - 1, 65536 - queues);
+	return CLI_USAGE;
 }
 
 static const char *addr_str(const struct sockaddr *a, char *buf, size_t len)
@@ -844,6 +868,35 @@ static int queue_listen(struct tunnel *t, struct queue *q, const struct sockaddr
 	return 0;
 }
 
+/*
+ * The queue's sender and receiver: before the device, since they need none.
+ * libcrypto says why it failed in its error queue, else errno does.
+ */
+static int queue_keys(struct tunnel *t, struct queue *q)
+{
+	const struct config *c = &t->cfg;
+	unsigned long e;
+	char why[256];
+
+	ERR_clear_error();
+	errno = 0;
+	/* Every queue's session starts with this start's epoch, its number in the low bits. */
+	if (tw_sender_init(&q->tx, c->cipher, t->psk, t->epoch | q->idx) ||
+	    tw_receiver_init(&q->rx, c->cipher, t->psk)) {
+		e = ERR_get_error();
+		if (e)
+			ERR_error_string_n(e, why, sizeof(why));
+		else
+			snprintf(why, sizeof(why), "%s",
+				 errno ? strerror(errno) : "no reason given");
+		fprintf(stderr, PFX "queue %u: libcrypto could not set up %s: %s\n", q->idx,
+			tw_cipher_name(c->cipher), why);
+		return CLI_USAGE;
+	}
+	tw_receiver_own(&q->rx, t->epoch);
+	return 0;
+}
+
 /* The rest of the queue, once the device exists. */
 static int queue_open(struct tunnel *t, struct queue *q)
 {
@@ -853,23 +906,27 @@ static int queue_open(struct tunnel *t, struct queue *q)
 			 (c->no_order ? 0 : TB_COALESCE_ORDER),
 		.max_pkts = ORDER_HOLD,
 	};
+	const char *what = NULL;
+	int err = 0;
 
 	q->ordered = !c->no_order;
-	q->rd = tb_tun_reader_create(t->tun, q->idx, NULL);
-	q->arena = tb_arena_create(CO_ARENA_SIZE);
-	q->co = q->arena ? tb_coalescer_create(tb_tun_writer(t->tun, q->idx), q->arena, &opts)
-			 : NULL;
-	if (!q->rd || !q->co || pthread_mutex_init(&q->lock, NULL)) {
-		fprintf(stderr, PFX "out of memory\n");
-		return CLI_FAIL;
+	if (!(q->rd = tb_tun_reader_create(t->tun, q->idx, NULL))) {
+		what = "its TUN reader";
+		err = errno;
+	} else if (!(q->arena = tb_arena_create(CO_ARENA_SIZE))) {
+		what = "its arena";
+		err = errno;
+	} else if (!(q->co = tb_coalescer_create(tb_tun_writer(t->tun, q->idx), q->arena, &opts))) {
+		what = "its coalescer";
+		err = errno;
+	} else if ((err = pthread_mutex_init(&q->lock, NULL))) {
+		what = "its counters' mutex";
 	}
-	/* Every queue's session starts with this start's epoch, its number in the low bits. */
-	if (tw_sender_init(&q->tx, c->cipher, t->psk, t->epoch | q->idx) ||
-	    tw_receiver_init(&q->rx, c->cipher, t->psk)) {
-		fprintf(stderr, PFX "libcrypto could not set up %s\n", tw_cipher_name(c->cipher));
-		return CLI_FAIL;
+	if (what) {
+		fprintf(stderr, PFX "queue %u: cannot create %s: %s\n", q->idx, what,
+			strerror(err ? err : ENOMEM));
+		return CLI_USAGE;
 	}
-	tw_receiver_own(&q->rx, t->epoch);
 	return 0;
 }
 
@@ -965,19 +1022,29 @@ int cmd_tunnel(int argc, char **argv)
 	if (t.cfg.peer &&
 	    (rc = resolve("--peer", t.cfg.peer, local.ss_family, 0, &peer, &peer_len)))
 		goto out;
+	if ((rc = check_ports("--listen", &local, t.cfg.queues)) ||
+	    (peer_len && (rc = check_ports("--peer", &peer, t.cfg.queues))))
+		goto out;
 
 	t.epoch = tw_new_epoch(0) & ~0xffull;
 	t.q = calloc(t.cfg.queues, sizeof(*t.q));
+	if (!t.q) {
+		fprintf(stderr, PFX "cannot allocate %u queues: %s\n", t.cfg.queues,
+			strerror(errno));
+		rc = CLI_USAGE;
+		goto out;
+	}
 	t.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!t.q || t.stop_fd < 0) {
-		fprintf(stderr, PFX "out of memory\n");
-		rc = CLI_FAIL;
+	if (t.stop_fd < 0) {
+		fprintf(stderr, PFX "cannot create the stop eventfd: %s\n", strerror(errno));
+		rc = CLI_USAGE;
 		goto out;
 	}
 	for (unsigned i = 0; i < t.cfg.queues; i++) {
 		t.q[i].t = &t;
 		t.q[i].idx = i;
-		if ((rc = queue_listen(&t, &t.q[i], &local, local_len, &peer, peer_len)))
+		if ((rc = queue_keys(&t, &t.q[i])) ||
+		    (rc = queue_listen(&t, &t.q[i], &local, local_len, &peer, peer_len)))
 			goto out;
 	}
 	to = (struct tb_tun_opts){
