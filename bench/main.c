@@ -34,6 +34,7 @@ struct opts {
 	const char *profile;
 	unsigned limit; /* packets per trace, 0: all */
 	int count;	/* --profile: exactly this many passes, untimed */
+	int keyed;	/* --profile: keyed commits, 1: unordered, 2: TB_COALESCE_ORDER */
 	int tun_only;
 	int no_carrier, carrier_only;
 };
@@ -1099,6 +1100,8 @@ static void usage(void)
 		"  --runs N        runs per figure (default 5)\n"
 		"  --only SUBSTR   only traces whose name contains SUBSTR\n"
 		"  --profile NAME  only the coalescer on one trace (for perf record)\n"
+		"  --keyed         with --profile: tb_coalescer_commit_key, in order\n"
+		"  --order         with --profile: the same with TB_COALESCE_ORDER\n"
 		"  --count N       with --profile: exactly N passes, untimed (for\n"
 		"                  instruction counters)\n"
 		"  --copy          copy each packet into its reserved buffer first\n"
@@ -1123,6 +1126,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->runs = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--only") && i + 1 < argc)
 			o->only = argv[++i];
+		else if (!strcmp(argv[i], "--keyed"))
+			o->keyed = 1;
+		else if (!strcmp(argv[i], "--order"))
+			o->keyed = 2;
 		else if (!strcmp(argv[i], "--profile") && i + 1 < argc)
 			o->profile = argv[++i];
 		else if (!strcmp(argv[i], "--count") && i + 1 < argc)
@@ -1158,8 +1165,9 @@ static int profile(const struct run *R)
 	struct sample s;
 	uint64_t al;
 
-	if (coal_open(&k, t, 0, R->o.copy))
+	if (coal_open(&k, t, R->o.keyed == 2 ? TB_COALESCE_ORDER : 0, R->o.copy))
 		return 1;
+	k.keyed = R->o.keyed != 0;
 	if (R->o.count) {
 		/* A fixed amount of work, for instruction counters. */
 		for (int i = 0; i < R->o.count; i++)
