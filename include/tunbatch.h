@@ -187,7 +187,8 @@ void tb_capture_clear(struct tb_capture *c);
  * pcap writer: one LINKTYPE_RAW record per write, the bytes as they would go
  * to TUN without the virtio header. vnet_log (may be NULL) gets one JSON
  * object per record describing its virtio header. A write returns -EIO when
- * its pcap record can't be written. A log line that can't be written does
+ * its pcap record can't be written, and -EINVAL, writing nothing, for a
+ * superpacket whose pieces do not add up to its len. A log line that can't be written does
  * not fail the write (the record is in the pcap file, and the coalescer
  * would write its packets again): the log stops there, one line per record
  * up to the failure, and ferror(vnet_log) tells it is incomplete. Neither

@@ -71,20 +71,13 @@ static int cap_write_gso(struct tb_writer *w, const struct tb_superpacket *sp)
 {
 	struct tb_capture *c = (struct tb_capture *)w;
 	int rc = injected(c, 1);
-	size_t off = sp->vnet.hdr_len;
+	size_t off;
 
 	if (rc)
 		return rc;
 	/* The buffer is sized from sp->len: the pieces must add up to it
 	 * before a byte is copied. */
-	if (off > sp->len)
-		return -EINVAL;
-	for (unsigned i = 0; i < sp->n_payload; i++) {
-		if (sp->payload[i].iov_len > sp->len - off)
-			return -EINVAL;
-		off += sp->payload[i].iov_len;
-	}
-	if (off != sp->len)
+	if (!tbi_superpacket_whole(sp))
 		return -EINVAL;
 	if ((rc = reserve_bytes(c, sp->len)))
 		return rc;

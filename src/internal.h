@@ -24,6 +24,22 @@
 
 #endif
 
+/* A superpacket's headers and payload pieces add up to exactly sp->len
+ * (no sum can overflow): what a writer that copies or records it relies on. */
+static inline int tbi_superpacket_whole(const struct tb_superpacket *sp)
+{
+	size_t off = sp->vnet.hdr_len;
+
+	if (off > sp->len)
+		return 0;
+	for (unsigned i = 0; i < sp->n_payload; i++) {
+		if (sp->payload[i].iov_len > sp->len - off)
+			return 0;
+		off += sp->payload[i].iov_len;
+	}
+	return off == sp->len;
+}
+
 /* Reserved members of a public struct must be zero: a later release gives
  * them a meaning, and an older library must refuse what it cannot honour. */
 static inline int tbi_reserved_zero(const void *p, size_t n)

@@ -80,8 +80,12 @@ static int pw_write(struct tb_writer *w, const void *pkt, size_t len)
 static int pw_write_gso(struct tb_writer *w, const struct tb_superpacket *sp)
 {
 	struct tb_pcap_writer *p = (struct tb_pcap_writer *)w;
-	int rc = record_head(p, sp->len);
+	int rc;
 
+	/* The record's length is sp->len: the pieces must add up to it. */
+	if (!tbi_superpacket_whole(sp))
+		return -EINVAL;
+	rc = record_head(p, sp->len);
 	if (rc)
 		return rc;
 	if (fwrite(sp->hdr, sp->vnet.hdr_len, 1, p->pcap) != 1)

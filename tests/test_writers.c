@@ -68,6 +68,46 @@ static void capture_lying_superpacket(void **st)
 	tb_capture_destroy(c);
 }
 
+/* The pcap writer refuses the same lies before it writes a byte: a record
+ * whose stated length differs from its bytes would corrupt the file. */
+static void pcap_lying_superpacket(void **st)
+{
+	(void)st;
+	static uint8_t hdr[40], payload[1000];
+	struct iovec iov[2] = {{payload, sizeof(payload)}, {payload, sizeof(payload)}};
+	struct tb_superpacket sp = {
+		.vnet = {.gso_type = TB_GSO_TCPV4, .hdr_len = sizeof(hdr), .gso_size = 1000},
+		.hdr = hdr,
+		.payload = iov,
+		.n_payload = 2,
+		.len = sizeof(hdr) + 2 * sizeof(payload) - 1,
+	};
+	char *buf = NULL;
+	size_t size = 0, empty;
+	FILE *f = open_memstream(&buf, &size);
+	struct tb_pcap_writer *p;
+	struct tb_writer *w;
+
+	assert_non_null(f);
+	p = tb_pcap_writer_create(f, NULL, TU_CAPS);
+	assert_non_null(p);
+	w = tb_pcap_writer_writer(p);
+	fflush(f);
+	empty = size;
+	assert_int_equal(w->write_gso(w, &sp), -EINVAL);
+	sp.len += 2;
+	assert_int_equal(w->write_gso(w, &sp), -EINVAL);
+	fflush(f);
+	assert_int_equal(size, empty);
+	sp.len -= 1;
+	assert_int_equal(w->write_gso(w, &sp), 0);
+	fflush(f);
+	assert_int_equal(size, empty + 16 + sp.len);
+	tb_pcap_writer_destroy(p);
+	fclose(f);
+	free(buf);
+}
+
 /* A vnet log that fails (a full device) does not fail a write whose pcap
  * record was written: the coalescer does not write the originals of the
  * superpacket again, so every packet is in the pcap file once, and the
@@ -132,6 +172,7 @@ int main(void)
 		cmocka_unit_test(capture_get_out_of_range),
 		cmocka_unit_test(capture_lying_superpacket),
 		cmocka_unit_test(pcap_log_fails),
+		cmocka_unit_test(pcap_lying_superpacket),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
