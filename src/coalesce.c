@@ -316,20 +316,13 @@ static TBI_NOINLINE int commit_parse(struct tb_coalescer *c, const uint8_t *pkt,
 	return 0;
 }
 
-/* A call of its own, so that a pure ACK never pays commit_parse's frame. */
-static TBI_NOINLINE int commit_slow(struct tb_coalescer *c, const uint8_t *pkt, size_t len)
-{
-	if (!(c->flags & TB_COALESCE_VERIFY_CSUM) && pure_ack(c, pkt, len))
-		return 0;
-	return commit_parse(c, pkt, len);
-}
-
 /* Inlined into both the plain commit and the ordering's release loop. */
 static TBI_INLINE void dispatch(struct tb_coalescer *c, const uint8_t *pkt, size_t len)
 {
-	if (!(c->flags & TB_COALESCE_VERIFY_CSUM) && extend_hot(c, pkt, len))
+	if (!(c->flags & TB_COALESCE_VERIFY_CSUM) &&
+	    ((len <= 100 && pure_ack(c, pkt, len)) || extend_hot(c, pkt, len)))
 		return;
-	commit_slow(c, pkt, len);
+	commit_parse(c, pkt, len);
 }
 
 /* Kept out of commit_key so that its own path stays a leaf without spills. */
@@ -341,12 +334,22 @@ static TBI_NOINLINE int commit_unordered(struct tb_coalescer *c, const void *pkt
 	return 0;
 }
 
+/* The hot chain's next segment, or the full path: a call of its own, so
+ * that tb_coalescer_commit places a pure ACK without saving registers. */
+static TBI_NOINLINE int commit_data(struct tb_coalescer *c, const uint8_t *pkt, size_t len)
+{
+	if (!(c->flags & TB_COALESCE_VERIFY_CSUM) && extend_hot(c, pkt, len))
+		return 0;
+	return commit_parse(c, pkt, len);
+}
+
 int tb_coalescer_commit(struct tb_coalescer *c, const void *pkt, size_t len)
 {
 	if (!c || !pkt || len > UINT32_MAX || (c->flags & TB_COALESCE_ORDER))
 		return -EINVAL;
-	dispatch(c, pkt, len);
-	return 0;
+	if (len <= 100 && !(c->flags & TB_COALESCE_VERIFY_CSUM) && pure_ack(c, pkt, len))
+		return 0;
+	return commit_data(c, pkt, len);
 }
 
 static inline int key_less(const struct tbi_held *a, const struct tbi_held *b)
