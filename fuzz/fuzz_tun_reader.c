@@ -90,7 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct dgram dg[MAX_DGRAMS];
 	static const unsigned max_pkts[4] = {64, 1, 3, 16};
 	static const size_t bufs[4] = {0, ROOM, 200000, 1 << 17};
-	struct tb_tun_reader_opts ro;
+	struct tb_tun_reader_opts ro = {0};
 	struct tb_tun_reader_stats st;
 	struct tb_tun_opts to = {0};
 	struct tb_tun_reader *r;
