@@ -17,6 +17,9 @@
 
 #include "tunnel_wire.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #define MAXPKT 2048
 
 static const uint8_t psk[TW_KEY_LEN] = {1,  2,	3,  4,	5,  6,	7,  8,	9,  10, 11,
@@ -411,6 +414,41 @@ static void test_names(void **state)
 	assert_int_equal(tw_overhead(TW_NONE), 16);
 }
 
+/* Queue q's peer port is PORT + q: a shift that leaves 1..65535 is refused
+ * and changes nothing (a peer behind NAT may come from port 2 on queue 3). */
+static void test_port_shift(void **st)
+{
+	(void)st;
+	struct sockaddr_storage a = {0};
+	struct sockaddr_in *v4 = (struct sockaddr_in *)&a;
+	struct sockaddr_in6 *v6;
+
+	v4->sin_family = AF_INET;
+	v4->sin_port = htons(2);
+	assert_int_equal(tw_port_shift(&a, -3), -ERANGE);
+	assert_int_equal(ntohs(v4->sin_port), 2);
+	assert_int_equal(tw_port_shift(&a, -2), -ERANGE); /* port 0 is no peer */
+	assert_int_equal(tw_port_shift(&a, -1), 0);
+	assert_int_equal(ntohs(v4->sin_port), 1);
+	v4->sin_port = htons(65534);
+	assert_int_equal(tw_port_shift(&a, 1), 0);
+	assert_int_equal(ntohs(v4->sin_port), 65535);
+	assert_int_equal(tw_port_shift(&a, 1), -ERANGE);
+	assert_int_equal(ntohs(v4->sin_port), 65535);
+
+	memset(&a, 0, sizeof(a));
+	v6 = (struct sockaddr_in6 *)&a;
+	v6->sin6_family = AF_INET6;
+	v6->sin6_port = htons(51820);
+	assert_int_equal(tw_port_shift(&a, 3), 0);
+	assert_int_equal(ntohs(v6->sin6_port), 51823);
+	assert_int_equal(tw_port_shift(&a, -51823), -ERANGE);
+	assert_int_equal(ntohs(v6->sin6_port), 51823);
+
+	a.ss_family = AF_UNIX;
+	assert_int_equal(tw_port_shift(&a, 1), -EAFNOSUPPORT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -420,7 +458,7 @@ int main(void)
 		cmocka_unit_test(test_truncated),    cmocka_unit_test(test_replay),
 		cmocka_unit_test(test_window_edges), cmocka_unit_test(test_epochs),
 		cmocka_unit_test(test_reflected),    cmocka_unit_test(test_key_text),
-		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_names),	     cmocka_unit_test(test_port_shift),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -357,17 +357,6 @@ static int resolve(const char *opt, const char *what, int family, int passive,
 	return 0;
 }
 
-static void set_port(struct sockaddr_storage *a, int add)
-{
-	if (a->ss_family == AF_INET) {
-		struct sockaddr_in *s = (struct sockaddr_in *)a;
-		s->sin_port = htons((uint16_t)(ntohs(s->sin_port) + add));
-	} else {
-		struct sockaddr_in6 *s = (struct sockaddr_in6 *)a;
-		s->sin6_port = htons((uint16_t)(ntohs(s->sin6_port) + add));
-	}
-}
-
 /*
  * Queue q uses port PORT + q at both ends: refuses a PORT that would carry
  * the last queue past 65535 rather than wrap around. 0, or CLI_USAGE after
@@ -531,9 +520,12 @@ static int tun_burst(struct queue *q)
 		/* Not heard from the peer on this queue: where another queue did? */
 		pthread_mutex_lock(&q->t->peer_lock);
 		if (q->t->peer_len) {
-			q->peer = q->t->peer;
-			q->peer_len = q->t->peer_len;
-			set_port(&q->peer, (int)q->idx);
+			struct sockaddr_storage p = q->t->peer;
+			/* The peer's queue 0 port + q: taken when it is a port. */
+			if (tw_port_shift(&p, (int)q->idx) == 0) {
+				q->peer = p;
+				q->peer_len = q->t->peer_len;
+			}
 		}
 		pthread_mutex_unlock(&q->t->peer_lock);
 	}
@@ -598,11 +590,15 @@ static int carrier_burst(struct queue *q)
 		memcpy(&q->peer, last->from, last->from_len);
 		q->peer_len = last->from_len;
 		q->own.peer_changes++;
-		pthread_mutex_lock(&q->t->peer_lock);
-		q->t->peer = q->peer;
-		q->t->peer_len = q->peer_len;
-		set_port(&q->t->peer, -(int)q->idx);
-		pthread_mutex_unlock(&q->t->peer_lock);
+		struct sockaddr_storage p0 = q->peer;
+		/* What queue 0 would use: this port - q, unless NAT gave a port
+		 * below q, which says nothing of the peer's other queues. */
+		if (tw_port_shift(&p0, -(int)q->idx) == 0) {
+			pthread_mutex_lock(&q->t->peer_lock);
+			q->t->peer = p0;
+			q->t->peer_len = q->peer_len;
+			pthread_mutex_unlock(&q->t->peer_lock);
+		}
 		fprintf(stderr, PFX "queue %u: peer is at %s\n", q->idx,
 			addr_str(last->from, a, sizeof(a)));
 	}
@@ -851,7 +847,7 @@ static int queue_listen(struct tunnel *t, struct queue *q, const struct sockaddr
 	char a[80];
 	int err = 0;
 
-	set_port(&bind, (int)q->idx);
+	(void)tw_port_shift(&bind, (int)q->idx); /* in range: checked at setup */
 	q->car = tb_carrier_open(&co);
 	if (!q->car) {
 		err = -errno;
@@ -863,7 +859,7 @@ static int queue_listen(struct tunnel *t, struct queue *q, const struct sockaddr
 	if (peer_len) {
 		q->peer = *peer;
 		q->peer_len = peer_len;
-		set_port(&q->peer, (int)q->idx);
+		(void)tw_port_shift(&q->peer, (int)q->idx); /* in range: checked at setup */
 	}
 	return 0;
 }

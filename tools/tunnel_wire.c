@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
@@ -379,4 +380,22 @@ void tw_key_encode(const uint8_t key[TW_KEY_LEN], char out[TW_KEY_B64_LEN + 1])
 int tw_key_random(uint8_t key[TW_KEY_LEN])
 {
 	return RAND_bytes(key, TW_KEY_LEN) == 1 ? 0 : -1;
+}
+
+int tw_port_shift(struct sockaddr_storage *a, int delta)
+{
+	uint16_t *port;
+	long p;
+
+	if (a->ss_family == AF_INET)
+		port = &((struct sockaddr_in *)a)->sin_port;
+	else if (a->ss_family == AF_INET6)
+		port = &((struct sockaddr_in6 *)a)->sin6_port;
+	else
+		return -EAFNOSUPPORT;
+	p = (long)ntohs(*port) + delta;
+	if (p < 1 || p > 65535)
+		return -ERANGE;
+	*port = htons((uint16_t)p);
+	return 0;
 }

@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #define TW_KEY_LEN     32
@@ -146,6 +147,14 @@ int tw_open(struct tw_receiver *r, uint8_t *dgram, size_t len, struct tw_opened 
 /* Keys: 32 bytes as 44 characters of base64. */
 #define TW_KEY_B64_LEN 44
 /* Decodes a key from text (surrounding white space allowed). 0, or -1. */
+/*
+ * Queue q talks to the peer's port PORT + q. Moves the port of a (AF_INET or
+ * AF_INET6) by delta: 0, or -ERANGE, a unchanged, when the result would not
+ * be a port from 1 to 65535 (a peer behind NAT can come from any port, so
+ * its PORT - q may not exist), -EAFNOSUPPORT for another family.
+ */
+int tw_port_shift(struct sockaddr_storage *a, int delta);
+
 int tw_key_decode(const char *text, uint8_t key[TW_KEY_LEN]);
 void tw_key_encode(const uint8_t key[TW_KEY_LEN], char out[TW_KEY_B64_LEN + 1]);
 /* A random key from libcrypto's generator. 0, or -1. */
