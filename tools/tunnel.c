@@ -1075,8 +1075,10 @@ int cmd_tunnel(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, &old);
 	start = now_s();
 	for (unsigned i = 0; i < t.cfg.queues; i++) {
-		if (pthread_create(&t.q[i].th, NULL, queue_main, &t.q[i])) {
-			fprintf(stderr, PFX "cannot start a thread\n");
+		int e = pthread_create(&t.q[i].th, NULL, queue_main, &t.q[i]);
+		if (e) {
+			fprintf(stderr, PFX "cannot start the thread of queue %u: %s\n", i,
+				strerror(e));
 			atomic_store(&t.failed, 1);
 			break;
 		}
