@@ -462,11 +462,7 @@ static void setup(void)
 
 	nsu_create("o", ns, sizeof(ns));
 	nsu_enter(ns);
-	nsu_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
-	nsu_sysctl("/proc/sys/net/ipv4/conf/all/rp_filter", "0");
-	nsu_sysctl("/proc/sys/net/ipv4/conf/default/rp_filter", "0");
-	nsu_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1");
-	nsu_sysctl("/proc/sys/net/ipv6/conf/default/addr_gen_mode", "1");
+	nsu_router();
 
 	tin = tb_tun_open(&oin);
 	err = tin ? 0 : -errno;

@@ -99,6 +99,15 @@ void nsu_sysctl(const char *path, const char *value)
 	close(fd);
 }
 
+void nsu_router(void)
+{
+	nsu_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
+	nsu_sysctl("/proc/sys/net/ipv4/conf/all/rp_filter", "0");
+	nsu_sysctl("/proc/sys/net/ipv4/conf/default/rp_filter", "0");
+	nsu_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1");
+	nsu_sysctl("/proc/sys/net/ipv6/conf/default/addr_gen_mode", "1");
+}
+
 void nsu_create(const char *tag, char *out, size_t outlen)
 {
 	snprintf(out, outlen, "tb%s_%d", tag, (int)owner);

@@ -45,6 +45,10 @@ int nsu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void nsu_run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Writes a value to a /proc/sys path, in the calling thread's namespace. */
 void nsu_sysctl(const char *path, const char *value);
+/* The current namespace as a router between two TUN devices: IPv4 and IPv6
+ * forwarding on, no reverse-path filter, no link-local addresses (fewer
+ * packets of the stack's own). */
+void nsu_router(void);
 
 /* ip (IPv4, or IPv6 when it has a colon) and port as a socket address. */
 void nsu_addr(const char *ip, uint16_t port, struct sockaddr_storage *ss, socklen_t *len);
