@@ -112,16 +112,16 @@ static void count_write(struct tbi_ctx *ctx, int rc, size_t len)
 		ctx->err = rc < 0 ? rc : -EIO;
 }
 
-static void write_plain(struct tbi_ctx *ctx, const struct tbi_ref *r)
+static void write_plain(struct tbi_ctx *ctx, const uint8_t *data, uint32_t len)
 {
-	count_write(ctx, ctx->w->write(ctx->w, r->data, r->len), r->len);
+	count_write(ctx, ctx->w->write(ctx->w, data, len), len);
 }
 
-/* Copies the seed's headers into the slot's scratch and patches them for the
- * whole superpacket: the caller's packets stay intact for the fallback. */
-static void patch_headers(const struct tbi_lane *l, struct tbi_slot *s, uint8_t proto)
+/* Copies the seed's headers into h and patches them for the whole
+ * superpacket: the caller's packets stay intact for the fallback. */
+static void patch_headers(const struct tbi_lane *l, const struct tbi_slot *s, uint8_t proto,
+			  uint8_t *h)
 {
-	uint8_t *h = s->scratch;
 	uint8_t *l4 = h + s->ip_len;
 	uint32_t l4len = s->bytes - s->ip_len;
 	uint16_t pseudo;
@@ -149,11 +149,13 @@ static void write_chain(struct tbi_lane *l, struct tbi_slot *s, struct tbi_ctx *
 			struct iovec *iov)
 {
 	struct tb_superpacket sp;
+	/* The writer may read the headers only during its call (tunbatch.h). */
+	uint8_t hdr[TBI_HDR_SCRATCH];
 	uint8_t proto = l->id == TB_LANE_TCP ? TBI_PROTO_TCP : TBI_PROTO_UDP;
 	unsigned n = 0;
 	int rc;
 
-	patch_headers(l, s, proto);
+	patch_headers(l, s, proto, hdr);
 	for (uint32_t r = s->head; r != TBI_NONE; r = l->refs[r].next) {
 		iov[n].iov_base = (void *)(l->refs[r].data + s->hdr_len);
 		iov[n].iov_len = l->refs[r].len - s->hdr_len;
@@ -166,7 +168,7 @@ static void write_chain(struct tbi_lane *l, struct tbi_slot *s, struct tbi_ctx *
 	sp.vnet.gso_size = s->seg_size;
 	sp.vnet.csum_start = s->ip_len;
 	sp.vnet.csum_offset = l->csum_offset;
-	sp.hdr = s->scratch;
+	sp.hdr = hdr;
 	sp.payload = iov;
 	sp.n_payload = n;
 	sp.len = s->bytes;
@@ -182,7 +184,7 @@ static void write_chain(struct tbi_lane *l, struct tbi_slot *s, struct tbi_ctx *
 	ctx->st->write_errors++;
 	ctx->st->fallbacks++;
 	for (uint32_t r = s->head; r != TBI_NONE; r = l->refs[r].next)
-		write_plain(ctx, &l->refs[r]);
+		write_plain(ctx, l->refs[r].data, l->refs[r].len);
 }
 
 void tbi_lane_emit(struct tbi_lane *l, struct tbi_ctx *ctx, enum tb_why why)
@@ -194,7 +196,7 @@ void tbi_lane_emit(struct tbi_lane *l, struct tbi_ctx *ctx, enum tb_why why)
 		if (tbi_slot_is_open(l, s))
 			ctx->st->why[why]++;
 		if (s->nseg == 1) {
-			write_plain(ctx, &l->refs[s->head]);
+			write_plain(ctx, s->seed_data, s->bytes);
 		} else {
 			write_chain(l, s, ctx, iov);
 			iov += s->nseg;

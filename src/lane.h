@@ -27,11 +27,11 @@ struct tbi_ref {
 struct tbi_slot {
 	const uint8_t *seed_data; /* the first packet: its headers are the chain's */
 	const uint8_t *vary;	  /* header bytes that may differ in a segment */
-	uint32_t head, tail;	  /* the chain's first and last refs */
+	uint32_t head, tail;	  /* a chain's first and last refs */
 	uint32_t bytes;		  /* superpacket bytes so far, headers included */
 	uint32_t next_seq;	  /* TCP: sequence number the next segment must carry */
 	uint32_t epoch;		  /* open only while it equals the lane's epoch */
-	uint32_t fent;		  /* flow-table entry, or TBI_NONE for verbatim slots */
+	uint32_t fent;		  /* a chain's flow-table entry */
 	uint16_t nseg;
 	uint16_t seg_size; /* the seed's payload */
 	uint16_t hdr_len;
@@ -39,7 +39,6 @@ struct tbi_slot {
 	uint8_t open;
 	uint8_t psh;
 	uint8_t version;
-	uint8_t scratch[TBI_HDR_SCRATCH]; /* patched headers of the superpacket */
 };
 
 struct tbi_fent {
@@ -320,29 +319,30 @@ static TBI_INLINE struct tbi_slot *tbi_lane_lookup(struct tbi_lane *l, const str
 	}
 }
 
-static TBI_INLINE uint32_t tbi_add_ref(struct tbi_lane *l, const uint8_t *data, uint32_t len)
+/* Writes ref r: the last of its chain so far. */
+static TBI_INLINE void tbi_put_ref(struct tbi_lane *l, uint32_t r, const uint8_t *data,
+				   uint32_t len)
 {
-	uint32_t r = l->nrefs++;
-
 	l->refs[r].data = data;
 	l->refs[r].len = len;
 	l->refs[r].next = TBI_NONE;
-	return r;
 }
 
+/*
+ * A new slot at the end of the lane. A verbatim packet is all in its slot
+ * (seed_data, bytes): it takes a ref's place in the lane's count, but no
+ * ref is written, since only chains link refs.
+ */
 static TBI_INLINE struct tbi_slot *tbi_new_slot(struct tbi_lane *l, const uint8_t *data,
 						uint32_t len)
 {
-	uint32_t n = l->nslots++;
-	struct tbi_slot *s = &l->slots[n];
+	struct tbi_slot *s = &l->slots[l->nslots++];
 
+	l->nrefs++;
 	s->seed_data = data;
-	s->head = s->tail = tbi_add_ref(l, data, len);
 	s->nseg = 1;
 	s->bytes = len;
 	s->open = 0;
-	s->psh = 0;
-	s->fent = TBI_NONE;
 	return s;
 }
 
@@ -353,7 +353,10 @@ static TBI_INLINE struct tbi_slot *tbi_lane_seed(struct tbi_lane *l, const struc
 	struct tbi_fent *e = &l->tab[f->fent];
 	uint32_t n = (uint32_t)(s - l->slots);
 
+	s->head = s->tail = l->nrefs - 1;
+	tbi_put_ref(l, s->head, p->data, p->len);
 	s->open = 1;
+	s->psh = 0;
 	s->epoch = l->epoch;
 	s->fent = f->fent;
 	s->seg_size = (uint16_t)p->payload;
@@ -380,9 +383,7 @@ static TBI_INLINE void tbi_slot_grow(struct tbi_lane *l, struct tbi_slot *s, con
 {
 	uint32_t r = l->nrefs++;
 
-	l->refs[r].data = data;
-	l->refs[r].len = len;
-	l->refs[r].next = TBI_NONE;
+	tbi_put_ref(l, r, data, len);
 	l->refs[s->tail].next = r;
 	s->tail = r;
 	s->nseg++;
