@@ -41,6 +41,10 @@ struct tbi_slot {
 	uint8_t version;
 };
 
+/* Small, so that a burst of verbatim slots (an ACK each) stays in cache; the
+ * superpacket's patched headers live on the emission's stack instead. */
+_Static_assert(sizeof(struct tbi_slot) <= 56, "a slot holds only what commit reads");
+
 struct tbi_fent {
 	uint64_t hash;
 	uint32_t gen; /* valid only while it equals the lane's gen */
