@@ -26,7 +26,10 @@ struct tbi_order {
 	/* held[-1] is a zero key, so the run's last key is always there to
 	 * compare with: the largest key held, or zero. */
 	struct tbi_held *held, *side, *scratch;
-	uint32_t nheld, nside, max_pkts;
+	struct tbi_held *end; /* past the run's last entry: end[-1] has its largest key */
+	uint32_t nside;
+	uint32_t room; /* entries left before max_pkts are held */
+	uint32_t max_pkts;
 };
 
 struct tb_coalescer {
@@ -101,10 +104,11 @@ struct tb_coalescer *tb_coalescer_create(struct tb_writer *w, struct tb_arena *a
 	if (!(flags & TB_COALESCE_NO_UDP) && (w->caps & TB_CAP_USO) && w->write_gso)
 		c->lanes |= 1u << TB_LANE_UDP;
 	if (flags & TB_COALESCE_ORDER) {
-		c->order.max_pkts = max_pkts;
+		c->order.max_pkts = c->order.room = max_pkts;
 		c->order.held = calloc(max_pkts + 1, sizeof(struct tbi_held));
 		if (c->order.held)
 			c->order.held++;
+		c->order.end = c->order.held;
 		c->order.side = calloc(max_pkts, sizeof(struct tbi_held));
 		c->order.scratch = calloc(max_pkts, sizeof(struct tbi_held));
 		if (!c->order.held || !c->order.side || !c->order.scratch) {
@@ -432,37 +436,40 @@ static TBI_NOINLINE void release(struct tb_coalescer *c)
 {
 	struct tbi_order *o = &c->order;
 	const struct tbi_held *h = o->held;
-	uint32_t i = 0;
+	uint32_t i = 0, nheld = (uint32_t)(o->end - o->held);
 
 	if (o->nside) {
 		sort_side(o);
 		/* Each displaced packet goes in where its key falls in the run. */
 		for (uint32_t j = 0; j < o->nside; j++) {
 			const struct tbi_held *s = &o->side[j];
-			uint32_t end = after(h, i, o->nheld, s);
+			uint32_t end = after(h, i, nheld, s);
 
 			for (; i < end; i++)
 				dispatch(c, h[i].pkt, h[i].len);
 			dispatch(c, s->pkt, s->len);
 		}
 	}
-	for (; i < o->nheld; i++)
+	for (; i < nheld; i++)
 		dispatch(c, h[i].pkt, h[i].len);
-	o->nheld = o->nside = 0;
+	o->end = o->held;
+	o->nside = 0;
+	o->room = o->max_pkts;
 }
 
 static TBI_INLINE int hold(struct tb_coalescer *c, const void *pkt, size_t len, uint64_t epoch,
 			   uint64_t counter)
 {
 	struct tbi_order *o = &c->order;
-	const struct tbi_held *top = &o->held[(int32_t)o->nheld - 1];
+	const struct tbi_held *top = o->end - 1;
 	struct tbi_held *e;
 
+	o->room--;
 	if (TBI_UNLIKELY(epoch < top->epoch || (epoch == top->epoch && counter < top->counter))) {
 		e = &o->side[o->nside++];
 		c->st.displaced++;
 	} else {
-		e = &o->held[o->nheld++];
+		e = o->end++;
 	}
 	e->pkt = pkt;
 	e->len = (uint32_t)len;
@@ -486,7 +493,7 @@ int tb_coalescer_commit_key(struct tb_coalescer *c, const void *pkt, size_t len,
 		return commit_unordered(c, pkt, len);
 	if (TBI_UNLIKELY(!pkt || len > UINT32_MAX))
 		return -EINVAL;
-	if (TBI_UNLIKELY(c->order.nheld + c->order.nside == c->order.max_pkts))
+	if (TBI_UNLIKELY(c->order.room == 0))
 		return hold_full(c, pkt, len, epoch, counter);
 	return hold(c, pkt, len, epoch, counter);
 }
@@ -495,7 +502,7 @@ int tb_coalescer_flush(struct tb_coalescer *c)
 {
 	struct tbi_ctx ctx;
 
-	if (c->order.nheld)
+	if (c->order.end != c->order.held)
 		release(c);
 	ctx = (struct tbi_ctx){c->w, &c->st, c->pending};
 
