@@ -144,9 +144,6 @@ struct tw_opened {
  */
 int tw_open(struct tw_receiver *r, uint8_t *dgram, size_t len, struct tw_opened *out);
 
-/* Keys: 32 bytes as 44 characters of base64. */
-#define TW_KEY_B64_LEN 44
-/* Decodes a key from text (surrounding white space allowed). 0, or -1. */
 /*
  * Queue q talks to the peer's port PORT + q. Moves the port of a (AF_INET or
  * AF_INET6) by delta: 0, or -ERANGE, a unchanged, when the result would not
@@ -155,6 +152,9 @@ int tw_open(struct tw_receiver *r, uint8_t *dgram, size_t len, struct tw_opened 
  */
 int tw_port_shift(struct sockaddr_storage *a, int delta);
 
+/* Keys: 32 bytes as 44 characters of base64. */
+#define TW_KEY_B64_LEN 44
+/* Decodes a key from text (surrounding white space allowed). 0, or -1. */
 int tw_key_decode(const char *text, uint8_t key[TW_KEY_LEN]);
 void tw_key_encode(const uint8_t key[TW_KEY_LEN], char out[TW_KEY_B64_LEN + 1]);
 /* A random key from libcrypto's generator. 0, or -1. */
