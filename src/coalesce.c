@@ -27,9 +27,7 @@ struct tbi_order {
 	 * compare with: the largest key held, or zero. */
 	struct tbi_held *held, *side, *scratch;
 	struct tbi_held *end; /* past the run's last entry: end[-1] has its largest key */
-	uint32_t nside;
-	uint32_t room; /* entries left before max_pkts are held */
-	uint32_t max_pkts;
+	uint32_t nside, max_pkts;
 };
 
 struct tb_coalescer {
@@ -104,7 +102,7 @@ struct tb_coalescer *tb_coalescer_create(struct tb_writer *w, struct tb_arena *a
 	if (!(flags & TB_COALESCE_NO_UDP) && (w->caps & TB_CAP_USO) && w->write_gso)
 		c->lanes |= 1u << TB_LANE_UDP;
 	if (flags & TB_COALESCE_ORDER) {
-		c->order.max_pkts = c->order.room = max_pkts;
+		c->order.max_pkts = max_pkts;
 		c->order.held = calloc(max_pkts + 1, sizeof(struct tbi_held));
 		if (c->order.held)
 			c->order.held++;
@@ -454,7 +452,6 @@ static TBI_NOINLINE void release(struct tb_coalescer *c)
 		dispatch(c, h[i].pkt, h[i].len);
 	o->end = o->held;
 	o->nside = 0;
-	o->room = o->max_pkts;
 }
 
 static TBI_INLINE int hold(struct tb_coalescer *c, const void *pkt, size_t len, uint64_t epoch,
@@ -464,7 +461,6 @@ static TBI_INLINE int hold(struct tb_coalescer *c, const void *pkt, size_t len, 
 	const struct tbi_held *top = o->end - 1;
 	struct tbi_held *e;
 
-	o->room--;
 	if (TBI_UNLIKELY(epoch < top->epoch || (epoch == top->epoch && counter < top->counter))) {
 		e = &o->side[o->nside++];
 		c->st.displaced++;
@@ -493,7 +489,8 @@ int tb_coalescer_commit_key(struct tb_coalescer *c, const void *pkt, size_t len,
 		return commit_unordered(c, pkt, len);
 	if (TBI_UNLIKELY(!pkt || len > UINT32_MAX))
 		return -EINVAL;
-	if (TBI_UNLIKELY(c->order.room == 0))
+	if (TBI_UNLIKELY((uint32_t)(c->order.end - c->order.held) + c->order.nside ==
+			 c->order.max_pkts))
 		return hold_full(c, pkt, len, epoch, counter);
 	return hold(c, pkt, len, epoch, counter);
 }
