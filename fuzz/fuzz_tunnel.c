@@ -3,11 +3,14 @@
  * Fuzz target: the tunnel's receive checks (tools/tunnel_wire.c) against a
  * tiny reference model of sessions and the replay window.
  *
- * Input: byte 0 picks the cipher, then 8-byte operations. Each one makes a
- * datagram and opens it:
+ * Input: byte 0 picks the cipher and the receiver's own epoch (none, or one
+ * sharing all but its low 8 bits, the queue, with one of the four sessions,
+ * whose datagrams are then reflections of our own), then 8-byte operations.
+ * Each one makes a datagram and opens it:
  *   op[0] & 3: 0 sealed by the sender, 1 sealed then one byte changed,
  *              2 sealed then cut short, 3 the operation's bytes as garbage
- *   op[1] & 3: which of four sessions (epochs 100 < 200 < 300 < 400) seals it
+ *   op[1] & 3: which of four sessions (epochs 0x100 < 0x200 < 0x300 < 0x400)
+ *              seals it
  *   op[1] >> 2 and op[2..7]: the counter, near the model's highest or anywhere
  * The model says what must happen: accepted, or dropped for which reason.
  * Checked: the verdict and the reason agree with the model, an accepted
@@ -34,8 +37,10 @@
 
 static const uint8_t psk[TW_KEY_LEN] = "fuzz key: thirty-two bytes long";
 
-/* The model: the current session and every counter accepted in it. */
+/* The model: our own epoch, the current session and every counter accepted in it. */
 struct model {
+	int have_own;
+	uint64_t own;
 	int have;
 	uint64_t epoch, highest;
 	uint64_t seen[MAX_OPS];
@@ -68,6 +73,9 @@ static int model_verdict(const struct model *m, enum tw_cipher cipher, const uin
 		counter = counter << 8 | d[1 + i];
 	for (int i = 0; i < 8; i++)
 		epoch = epoch << 8 | d[8 + i];
+	/* Our own session is every epoch that differs from ours only in the queue byte. */
+	if (m->have_own && epoch >> 8 == m->own >> 8)
+		return TW_DROP_REFLECTED;
 	if (m->have && epoch < m->epoch)
 		return TW_DROP_OLD_EPOCH;
 	if (m->have && epoch == m->epoch && model_replayed(m, counter))
@@ -97,22 +105,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct tw_receiver r;
 	struct model m = {0};
 	enum tw_cipher cipher;
+	unsigned own;
 	uint64_t accepted = 0, dropped = 0;
 
 	if (size < 1)
 		return 0;
 	cipher = (enum tw_cipher)(data[0] % TW_CIPHER_COUNT);
+	own = data[0] / TW_CIPHER_COUNT % (SESSIONS + 1); /* 0: none, else session own - 1 */
 	if (keyed != cipher) {
 		/* Keying is slow: the senders are kept from one input to the next. */
 		for (int s = 0; s < SESSIONS; s++) {
 			tw_sender_free(&senders[s]);
-			if (tw_sender_init(&senders[s], cipher, psk, 100 * (uint64_t)(s + 1)))
+			if (tw_sender_init(&senders[s], cipher, psk, 0x100 * (uint64_t)(s + 1)))
 				FAIL("sender init");
 		}
 		keyed = cipher;
 	}
 	if (tw_receiver_init(&r, cipher, psk))
 		FAIL("receiver init");
+	if (own) {
+		/* Another queue of the same session: only the low 8 bits differ. */
+		m.have_own = 1;
+		m.own = 0x100 * (uint64_t)own | 0x5a;
+		tw_receiver_own(&r, m.own);
+	}
 	data++;
 	size--;
 	for (size_t off = 0; off + OP_LEN <= size && off / OP_LEN < MAX_OPS; off += OP_LEN) {
