@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Fuzz target: the tunnel's receive checks (tools/tunnel_wire.c) against a
- * tiny reference model of sessions and the replay window.
+ * tiny reference model of sessions, the replay window and our own epoch.
  *
  * Input: byte 0 picks the cipher and the receiver's own epoch (none, or one
  * sharing all but its low 8 bits, the queue, with one of the four sessions,
@@ -37,9 +37,9 @@
 
 static const uint8_t psk[TW_KEY_LEN] = "fuzz key: thirty-two bytes long";
 
-/* The model: our own epoch, the current session and every counter accepted in it. */
+/* The model: our own epoch (0: none; ours always has a nonzero queue byte), the
+ * current session and every counter accepted in it. */
 struct model {
-	int have_own;
 	uint64_t own;
 	int have;
 	uint64_t epoch, highest;
@@ -74,7 +74,7 @@ static int model_verdict(const struct model *m, enum tw_cipher cipher, const uin
 	for (int i = 0; i < 8; i++)
 		epoch = epoch << 8 | d[8 + i];
 	/* Our own session is every epoch that differs from ours only in the queue byte. */
-	if (m->have_own && epoch >> 8 == m->own >> 8)
+	if (m->own && epoch >> 8 == m->own >> 8)
 		return TW_DROP_REFLECTED;
 	if (m->have && epoch < m->epoch)
 		return TW_DROP_OLD_EPOCH;
@@ -125,7 +125,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FAIL("receiver init");
 	if (own) {
 		/* Another queue of the same session: only the low 8 bits differ. */
-		m.have_own = 1;
 		m.own = 0x100 * (uint64_t)own | 0x5a;
 		tw_receiver_own(&r, m.own);
 	}
